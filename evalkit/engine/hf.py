@@ -1,0 +1,173 @@
+"""Local transformers models: log-likelihoods and generation, batched and length-sorted.
+
+Numerics follow lm-evaluation-harness's HFLM: right-padded inputs without an attention mask for
+scoring (causal attention never looks right, so padding cannot change a row), left-padded inputs
+with an attention mask for generation, and log-softmax in the model's dtype.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from evalkit.engine.requests import GenerateUntil, Loglikelihood, LoglikelihoodRolling
+from evalkit.engine.windows import encode_pair, rolling_windows
+
+OnBatch = Callable[[list[int], list[Any]], None]  # (request indices, their responses)
+
+DEFAULT_MAX_LENGTH = 2048
+CPU_AUTO_BATCH = 8  # on a CPU, memory is not the limit and larger batches stop paying off
+
+
+class HFBackend:
+    """Answers requests with a loaded ``PreTrainedModel`` and its tokenizer."""
+
+    def __init__(self, model: Any, tokenizer: Any, batch_size: int | str = 8, max_length: int | None = None):
+        import torch
+
+        self.torch = torch
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.device = next(model.parameters()).device
+        self.max_length = max_length or _model_max_length(model, tokenizer)
+        self.bos_text = tokenizer.decode([self.prefix_token_id])
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        self.batch_size = self._auto_batch_size() if batch_size == "auto" else int(batch_size)
+
+    # -- tokens ------------------------------------------------------------------------------------
+    def encode(self, text: str) -> list[int]:
+        """Token ids as lm-eval encodes them: the tokenizer's own special tokens (a BOS for models
+        trained with one, e.g. Gemma), except when the text already starts with the BOS text."""
+        return self.tokenizer.encode(text, add_special_tokens=not text.startswith(self.bos_text))
+
+    @property
+    def eot_token_id(self) -> int:
+        return self.tokenizer.eos_token_id
+
+    @property
+    def prefix_token_id(self) -> int:
+        """The token conditioning the first scored token of a text: BOS if the model has one."""
+        bos = self.tokenizer.bos_token_id
+        return bos if bos is not None else self.eot_token_id
+
+    # -- log-likelihood ----------------------------------------------------------------------------
+    def loglikelihood(self, requests: Sequence[Loglikelihood], on_batch: OnBatch) -> None:
+        """Answer each request with ``[sum of log-probs of the continuation, is it the greedy text]``."""
+        pairs = []
+        for req in requests:
+            if req.context == "":
+                pairs.append(([self.prefix_token_id], self.encode(req.continuation)))
+            else:
+                pairs.append(encode_pair(self.encode, req.context, req.continuation))
+        self._score_token_pairs(pairs, lambda idx, out: on_batch(idx, [[lp, greedy] for lp, greedy in out]))
+
+    def loglikelihood_rolling(self, requests: Sequence[LoglikelihoodRolling], on_batch: OnBatch) -> None:
+        """Answer each request with ``[sum of log-probs of the whole text, number of tokens]``."""
+        windows: list[tuple[list[int], list[int]]] = []
+        owner: list[int] = []
+        n_tokens = []
+        for i, req in enumerate(requests):
+            tokens = self.encode(req.text)
+            n_tokens.append(len(tokens))
+            for window in rolling_windows(tokens, self.prefix_token_id, self.max_length):
+                windows.append(window)
+                owner.append(i)
+        totals = [0.0] * len(requests)
+        remaining = [0] * len(requests)
+        for i in owner:
+            remaining[i] += 1
+        for i, n in enumerate(n_tokens):
+            if n == 0:  # an empty text has probability one
+                on_batch([i], [[0.0, 0]])
+
+        def collect(idx: list[int], out: list[tuple[float, bool]]) -> None:
+            done = []
+            for w, (lp, _) in zip(idx, out):
+                r = owner[w]
+                totals[r] += lp
+                remaining[r] -= 1
+                if remaining[r] == 0:
+                    done.append(r)
+            if done:
+                on_batch(done, [[totals[r], n_tokens[r]] for r in done])
+
+        self._score_token_pairs(windows, collect)
+
+    def _score_token_pairs(self, pairs: Sequence[tuple[list[int], list[int]]],
+                           on_batch: Callable[[list[int], list[tuple[float, bool]]], None]) -> None:
+        torch = self.torch
+        # Longest first: the first batch shows at once whether memory suffices, and similar lengths
+        # batch together so little compute goes to padding.
+        order = sorted(range(len(pairs)), key=lambda i: -len(pairs[i][0]) - len(pairs[i][1]))
+        for start in range(0, len(order), self.batch_size):
+            chunk = order[start: start + self.batch_size]
+            inputs, spans = [], []
+            for i in chunk:
+                ctx, cont = pairs[i]
+                whole = (ctx + cont)[-(self.max_length + 1):][:-1]
+                inputs.append(whole)
+                spans.append((len(whole), cont))
+            width = max(len(x) for x in inputs)
+            batch = torch.zeros((len(inputs), width), dtype=torch.long)
+            for row, ids in enumerate(inputs):
+                batch[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+            with torch.inference_mode():
+                logits = self.model(batch.to(self.device)).logits
+                logprobs = torch.log_softmax(logits, dim=-1)
+            out = []
+            for row, (inplen, cont) in enumerate(spans):
+                span = logprobs[row, inplen - len(cont): inplen]
+                target = torch.tensor(cont, dtype=torch.long, device=span.device)
+                greedy = bool((span.argmax(dim=-1) == target).all())
+                out.append((float(span.gather(1, target[:, None]).sum()), greedy))
+            on_batch(chunk, out)
+
+    # -- generation --------------------------------------------------------------------------------
+    def generate_until(self, requests: Sequence[GenerateUntil], on_batch: OnBatch) -> None:
+        """Answer each request with the generated text, cut before the first stop string."""
+        from evalkit.engine.generation import generate_batch
+
+        greedy = [i for i, r in enumerate(requests) if r.sampling.greedy]
+        sampled = [i for i, r in enumerate(requests) if not r.sampling.greedy]
+        encoded = {i: self.encode(requests[i].context) for i in range(len(requests))}
+        # Greedy requests batch freely: their output does not depend on their neighbours.
+        greedy.sort(key=lambda i: -len(encoded[i]))
+        for start in range(0, len(greedy), self.batch_size):
+            chunk = greedy[start: start + self.batch_size]
+            texts = generate_batch(self, [encoded[i] for i in chunk], [requests[i] for i in chunk])
+            on_batch(chunk, texts)
+        # Sampled requests run one by one under their own seed, so that a sample does not depend
+        # on the batch size or on which other requests happened to be in the run.
+        for i in sampled:
+            on_batch([i], generate_batch(self, [encoded[i]], [requests[i]]))
+
+    # -- batch size ----------------------------------------------------------------------------------
+    def _auto_batch_size(self) -> int:
+        """The largest batch of ``max_length``-token rows that fits (GPU), halving on OOM."""
+        torch = self.torch
+        if self.device.type != "cuda":
+            return CPU_AUTO_BATCH
+        size = 512
+        length = min(self.max_length, 2048)
+        while size > 1:
+            try:
+                with torch.inference_mode():
+                    self.model(torch.zeros((size, length), dtype=torch.long, device=self.device))
+                torch.cuda.empty_cache()
+                return size
+            except torch.cuda.OutOfMemoryError:
+                torch.cuda.empty_cache()
+                size //= 2
+        return 1
+
+
+def _model_max_length(model: Any, tokenizer: Any) -> int:
+    for attr in ("n_positions", "max_position_embeddings", "n_ctx"):
+        value = getattr(model.config, attr, None)
+        if value:
+            return int(value)
+    tok_max = getattr(tokenizer, "model_max_length", None)
+    if tok_max and tok_max < 1_000_000:
+        return int(tok_max)
+    return DEFAULT_MAX_LENGTH

@@ -1,0 +1,53 @@
+"""OpenAI-compatible endpoints (``openai:<base_url>#<model>``): generation only.
+
+A chat-completions endpoint returns no prompt log-probabilities, so log-likelihood tasks cannot
+be scored through it; the runner refuses them before anything starts.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from evalkit.engine.generation import cut_at_stops
+from evalkit.engine.hf import OnBatch
+from evalkit.engine.requests import GenerateUntil
+from evalkit.errors import UserError
+
+MAX_API_STOPS = 4  # the OpenAI API accepts at most four stop strings; the rest are cut here
+
+
+class OpenAIBackend:
+    def __init__(self, base_url: str, model: str, concurrency: int = 4, max_retries: int = 6):
+        try:
+            import openai
+        except ImportError:
+            raise UserError("openai: models need the openai package: pip install openai") from None
+        self.client = openai.OpenAI(base_url=base_url, api_key=os.environ.get("OPENAI_API_KEY", "EMPTY"),
+                                    max_retries=max_retries, timeout=600)
+        self.model = model
+        self.concurrency = concurrency
+
+    def loglikelihood(self, requests: Sequence[Any], on_batch: OnBatch) -> None:
+        raise UserError("openai: endpoints give no prompt log-probabilities; use a local model for this task")
+
+    loglikelihood_rolling = loglikelihood
+
+    def generate_until(self, requests: Sequence[GenerateUntil], on_batch: OnBatch) -> None:
+        """Each prompt is sent as one user message; answers are written as they arrive."""
+        with ThreadPoolExecutor(self.concurrency) as pool:
+            futures = {pool.submit(self._one, r): i for i, r in enumerate(requests)}
+            for future, i in futures.items():
+                on_batch([i], [future.result()])
+
+    def _one(self, request: GenerateUntil) -> str:
+        kwargs: dict[str, Any] = {"temperature": request.sampling.temperature}
+        if not request.sampling.greedy:
+            kwargs.update(top_p=request.sampling.top_p, seed=request.sampling.seed)
+        stops = [s for s in request.until if s][:MAX_API_STOPS]
+        response = self.client.chat.completions.create(
+            model=self.model, messages=[{"role": "user", "content": request.context}],
+            max_tokens=request.max_gen_toks, stop=stops or None, **kwargs)
+        return cut_at_stops(response.choices[0].message.content or "", request.until)

@@ -1,0 +1,91 @@
+"""The three kinds of request an evaluator can make of a model, and their cache keys.
+
+Requests are plain frozen data: an evaluator builds them, the engine answers them, and the
+results store caches each answer under ``(model fingerprint, request hash)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal, Union
+
+RequestKind = Literal["loglikelihood", "loglikelihood_rolling", "generate_until"]
+
+
+@dataclass(frozen=True)
+class Loglikelihood:
+    """log P(continuation | context): answered with ``[sum of log-probs, is_greedy]``."""
+
+    context: str
+    continuation: str
+    kind: RequestKind = field(default="loglikelihood", init=False)
+
+    @property
+    def arguments(self) -> list[Any]:
+        return [self.context, self.continuation]
+
+
+@dataclass(frozen=True)
+class LoglikelihoodRolling:
+    """log P(text) over rolling windows: answered with ``[sum of log-probs, number of tokens]``."""
+
+    text: str
+    kind: RequestKind = field(default="loglikelihood_rolling", init=False)
+
+    @property
+    def arguments(self) -> list[Any]:
+        return [self.text]
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Decoding settings. ``temperature == 0`` means greedy, whatever ``top_p`` says."""
+
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int | None = None  # only part of the cache key when sampling
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0.0
+
+
+@dataclass(frozen=True)
+class GenerateUntil:
+    """Generate from ``context`` until a stop string, EOS or ``max_gen_toks``: answered with the text."""
+
+    context: str
+    until: tuple[str, ...]
+    max_gen_toks: int = 256
+    sampling: Sampling = Sampling()
+    sample_index: int = 0  # the n-th of several samples for the same prompt (pass@k)
+    kind: RequestKind = field(default="generate_until", init=False)
+
+    @property
+    def arguments(self) -> list[Any]:
+        gen_kwargs: dict[str, Any] = {"until": list(self.until), "max_gen_toks": self.max_gen_toks}
+        if not self.sampling.greedy:
+            gen_kwargs.update(temperature=self.sampling.temperature, top_p=self.sampling.top_p)
+        return [self.context, gen_kwargs]
+
+
+Request = Union[Loglikelihood, LoglikelihoodRolling, GenerateUntil]
+
+
+def request_key(request: Request) -> dict[str, Any]:
+    """The canonical content of a request: everything that can change its answer, nothing else."""
+    key = asdict(request)
+    if isinstance(request, GenerateUntil):
+        if request.sampling.greedy:
+            # Greedy decoding does not depend on the seed, top_p or the sample index.
+            key["sampling"] = {"temperature": 0.0}
+            key["sample_index"] = 0
+    return key
+
+
+def request_hash(request: Request) -> str:
+    """A stable sha256 of :func:`request_key` (sorted-key JSON)."""
+    blob = json.dumps(request_key(request), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()

@@ -1,0 +1,123 @@
+"""``--model`` → :class:`ModelRef`: what it is, where its files are, and its fingerprint.
+
+Resolution is cheap (no weights are loaded), so a fully cached rerun never loads the model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from evalkit.errors import UserError
+from evalkit.models.aliases import ALIASES
+from evalkit.models.fingerprint import folder_fingerprint, text_fingerprint
+from evalkit.models.gguf import convert_gguf
+
+ModelKind = Literal["hf", "peft", "openai"]
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A resolved model: enough to fingerprint, record and later load it."""
+
+    spec: str  # what the user typed
+    name: str  # a short display name
+    kind: ModelKind
+    fingerprint: str
+    path: Path | None = None  # checkpoint folder (hf) or adapter folder (peft)
+    base: ModelRef | None = None  # the base model of a PEFT adapter
+    parent_fingerprint: str | None = None  # lineage: the model this one was derived from
+    base_url: str | None = None  # openai endpoint
+    api_model: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def metadata(self) -> dict[str, Any]:
+        meta: dict[str, Any] = {"spec": self.spec, "kind": self.kind, **self.extra}
+        if self.base is not None:
+            meta["base"] = self.base.spec
+        if self.base_url:
+            meta.update(base_url=self.base_url, api_model=self.api_model)
+        return meta
+
+
+def resolve_model(spec: str) -> ModelRef:
+    """Resolve a model spec (see the README's "Models" section for the accepted forms)."""
+    if spec.startswith("openai:"):
+        return _openai(spec)
+    if spec in ALIASES:
+        alias = ALIASES[spec]
+        folder = convert_gguf(alias.locate())
+        return ModelRef(spec, spec, "hf", folder_fingerprint(folder), folder,
+                        extra={"alias": spec, "package": alias.package})
+    path = Path(spec).expanduser()
+    if path.exists():
+        return _local(spec, path)
+    if _looks_like_hub_id(spec):
+        return _local(spec, _hub_snapshot(spec), name=spec)
+    known = ", ".join(ALIASES)
+    raise UserError(f"--model {spec!r}: no such file or folder, not a built-in alias ({known}), "
+                    "not a hub id (owner/name) and not openai:<base_url>#<model>")
+
+
+def _local(spec: str, path: Path, name: str | None = None) -> ModelRef:
+    name = name or path.name.removesuffix(".gguf") or spec
+    if path.is_file():
+        if path.suffix != ".gguf":
+            raise UserError(f"--model {spec!r}: a model file must be a .gguf; otherwise pass a checkpoint folder")
+        folder = convert_gguf(path)
+        return ModelRef(spec, name, "hf", folder_fingerprint(folder), folder, extra={"gguf": str(path.resolve())})
+    if (path / "adapter_config.json").is_file():
+        return _peft(spec, path, name)
+    if (path / "config.json").is_file():
+        return ModelRef(spec, name, "hf", folder_fingerprint(path), path.resolve())
+    raise UserError(f"--model {spec!r}: folder has neither config.json (a checkpoint) "
+                    "nor adapter_config.json (a PEFT adapter)")
+
+
+def _peft(spec: str, path: Path, name: str) -> ModelRef:
+    try:
+        adapter = json.loads((path / "adapter_config.json").read_text())
+        base_spec = adapter["base_model_name_or_path"]
+    except (ValueError, KeyError) as exc:
+        raise UserError(f"{path / 'adapter_config.json'}: cannot read base_model_name_or_path ({exc})") from None
+    base = resolve_model(str(base_spec))
+    if base.kind != "hf":
+        raise UserError(f"{path}: the adapter's base {base_spec!r} must be a local or hub checkpoint")
+    fingerprint = text_fingerprint("peft", folder_fingerprint(path), base.fingerprint)
+    return ModelRef(spec, name, "peft", fingerprint, path.resolve(), base=base,
+                    parent_fingerprint=base.fingerprint)
+
+
+def _openai(spec: str) -> ModelRef:
+    body = spec.removeprefix("openai:")
+    base_url, sep, model = body.rpartition("#")
+    if not sep or not base_url or not model:
+        raise UserError(f"--model {spec!r}: expected openai:<base_url>#<model>, "
+                        "e.g. openai:http://127.0.0.1:8000/v1#my-model")
+    # The weights behind an endpoint are invisible to us: the fingerprint covers what we can see.
+    return ModelRef(spec, model, "openai", text_fingerprint("openai", base_url, model), base_url=base_url,
+                    api_model=model)
+
+
+def _looks_like_hub_id(spec: str) -> bool:
+    return re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+", spec) is not None
+
+
+def _hub_snapshot(repo_id: str) -> Path:
+    """A local snapshot of a hub model: downloaded when online, else from the HF cache."""
+    from huggingface_hub import snapshot_download
+
+    patterns = ["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja", "*.tiktoken"]
+    offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false")
+    try:
+        return Path(snapshot_download(repo_id, allow_patterns=patterns, local_files_only=offline))
+    except Exception:  # network failure of any kind: fall back to what the cache has
+        try:
+            return Path(snapshot_download(repo_id, allow_patterns=patterns, local_files_only=True))
+        except Exception:
+            raise UserError(f"--model {repo_id!r}: not in the local Hugging Face cache and the hub cannot be "
+                            "reached; download it where there is internet, or pass a local folder") from None

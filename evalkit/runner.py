@@ -1,0 +1,303 @@
+"""``evalkit run``: a suite on a model, from documents to results on disk and in the store.
+
+Order matters for the "nothing half-written" promise: everything that can fail on bad input
+(task selection, model resolution, data loading, request building) happens before the output
+folder or the run record is created.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import re
+import secrets
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from evalkit import __version__
+from evalkit.engine.cached import RunStats, run_requests
+from evalkit.engine.requests import Request
+from evalkit.errors import UserError
+from evalkit.evaluator import Aggregate, Evaluator, ItemScore, TaskContext
+from evalkit.models.resolve import ModelRef, resolve_model
+from evalkit.progress import progress_bar
+from evalkit.report import format_table, task_results_block, write_json_atomic, write_jsonl_atomic
+from evalkit.store import ResultRow, Store
+from evalkit.suites import ResolvedTask, Suite
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    model: str | None
+    store_path: Path
+    output: Path | None = None
+    limit: int | None = None
+    batch_size: int | str | None = None
+    device: str = "auto"
+    dtype: str = "float32"
+    data_root: Path | None = None
+    seed: int | None = None
+    tasks: tuple[str, ...] | None = None
+    use_cache: bool = True
+
+
+@dataclass
+class PreparedTask:
+    task: ResolvedTask
+    evaluator: Evaluator
+    docs: list[dict[str, Any]]
+    n_original: int
+    requests: list[list[Request]]
+
+
+@dataclass
+class RunOutcome:
+    run_id: str
+    output_dir: Path
+    results: dict[str, dict[str, dict[str, Aggregate]]]
+    stats: RunStats
+    timing: dict[str, float] = field(default_factory=dict)
+
+
+def run_suite(suite: Suite, opts: RunOptions) -> RunOutcome:
+    started = time.perf_counter()
+    tasks = _select_tasks(suite, opts.tasks)
+    needs_model = any(t.evaluator.request_kinds for t in tasks)
+    if needs_model and not opts.model:
+        raise UserError("--model is required: tasks " + ", ".join(t.name for t in tasks if t.evaluator.request_kinds)
+                        + " query a model")
+    ref = resolve_model(opts.model) if opts.model else None
+    if ref is not None and ref.kind == "openai":
+        scoring = [t.name for t in tasks if t.evaluator.request_kinds - {"generate_until"}]
+        if scoring:
+            raise UserError(f"--model {ref.spec}: an OpenAI-compatible endpoint can only generate; tasks "
+                            f"{', '.join(scoring)} need log-likelihoods (use a local model for them)")
+    seed = opts.seed if opts.seed is not None else suite.defaults.seed
+    batch_size = opts.batch_size or suite.defaults.batch_size
+    device = _device_name(opts.device) if needs_model or ref else "cpu"
+    format_chat = _chat_formatter(ref) if ref is not None else None
+
+    prepared = [_prepare(t, suite, opts, seed, device, format_chat) for t in progress_bar(tasks, "loading data")]
+    load_s = time.perf_counter() - started
+
+    store = Store(opts.store_path)
+    model_name = ref.name if ref else "none"
+    run_id = _run_id(suite.name, model_name)
+    out_dir = opts.output or Path("runs") / run_id
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise UserError(f"--output {out_dir}: folder exists and is not empty")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    config = {"model": ref.spec if ref else None, "model_name": model_name,
+              "model_fingerprint": ref.fingerprint if ref else None, "suite": suite.name,
+              "suite_path": str(suite.path), "suite_sha256": suite.sha256, "seed": seed,
+              "batch_size": batch_size, "limit": opts.limit or suite.defaults.limit, "device": device,
+              "dtype": opts.dtype, "tasks": [t.name for t in tasks], "versions": _library_versions()}
+    if ref is not None:
+        store.upsert_model(ref.fingerprint, ref.name, str(ref.path) if ref.path else None,
+                           ref.parent_fingerprint, ref.metadata())
+        if ref.base is not None:
+            store.upsert_model(ref.base.fingerprint, ref.base.name, str(ref.base.path), None, ref.base.metadata())
+    store.create_run(run_id, suite.name, suite.sha256, ref.fingerprint if ref else "", model_name, config,
+                     str(out_dir))
+    try:
+        outcome = _execute(prepared, ref, opts, store, run_id, out_dir, device, batch_size)
+    except BaseException:
+        store.finish_run(run_id, "failed", {})
+        raise
+    outcome.timing["load_s"] = load_s
+    outcome.timing["total_s"] = time.perf_counter() - started
+    timing = {**outcome.timing, "requests": vars(outcome.stats)}
+    write_json_atomic(out_dir / "results.json", {
+        "results": {t: task_results_block(t, by_filter) for t, by_filter in outcome.results.items()},
+        "n-samples": {p.task.name: {"original": p.n_original, "effective": len(p.docs)} for p in prepared},
+        "higher_is_better": {p.task.name: p.evaluator.higher_is_better for p in prepared},
+        "versions": {p.task.name: p.evaluator.version for p in prepared},
+        "config": config, "timing": timing, "run_id": run_id,
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    })
+    store.finish_run(run_id, "finished", timing)
+    store.close()
+    return outcome
+
+
+def _execute(prepared: list[PreparedTask], ref: ModelRef | None, opts: RunOptions, store: Store, run_id: str,
+             out_dir: Path, device: str, batch_size: int | str) -> RunOutcome:
+    flat = [r for p in prepared for doc_reqs in p.requests for r in doc_reqs]
+    t0 = time.perf_counter()
+    responses: list[Any] = []
+    stats = RunStats()
+    if flat:
+        assert ref is not None
+        bar = progress_bar(None, "requests", total=0)
+
+        def factory() -> Any:
+            from evalkit.engine.loading import load_backend
+
+            bar.set_description("loading model")
+            backend = load_backend(ref, device=device, dtype=opts.dtype, batch_size=batch_size)
+            bar.set_description("requests")
+            bar.reset(total=bar.total)
+            return backend
+
+        responses, stats = run_requests(flat, store=store, fingerprint=ref.fingerprint, backend_factory=factory,
+                                        use_cache=opts.use_cache, progress=bar.update,
+                                        on_total=lambda n: setattr(bar, "total", n) or bar.refresh())
+        bar.close()
+    requests_s = time.perf_counter() - t0
+
+    t1 = time.perf_counter()
+    results: dict[str, dict[str, dict[str, Aggregate]]] = {}
+    cursor = 0
+    for p in progress_bar(prepared, "scoring"):
+        per_doc = []
+        for doc_reqs in p.requests:
+            per_doc.append(responses[cursor: cursor + len(doc_reqs)])
+            cursor += len(doc_reqs)
+        scores, by_filter = _score_task(p, per_doc, store, opts.use_cache)
+        results[p.task.name] = by_filter
+        records = _sample_records(p, per_doc, scores)
+        write_jsonl_atomic(out_dir / f"samples_{p.task.name}.jsonl", records)
+        store.add_samples(run_id, p.task.name, records)
+        store.add_results(run_id, [ResultRow(p.task.name, m, f, a.value, a.stderr, a.n)
+                                   for f, metrics in by_filter.items() for m, a in metrics.items()])
+    return RunOutcome(run_id, out_dir, results, stats,
+                      {"requests_s": requests_s, "scoring_s": time.perf_counter() - t1})
+
+
+SCORES_NAMESPACE = f"scores:evalkit-{__version__}"
+
+
+def _score_task(p: PreparedTask, per_doc: list[list[Any]], store: Store,
+                use_cache: bool) -> tuple[list[list[ItemScore]], dict[str, dict[str, Aggregate]]]:
+    """Per-item scores and aggregates, from the store when the same responses were scored before.
+
+    Scoring is a pure function of the evaluator (name, version, settings), the seed, the documents
+    and the responses, so identical inputs may reuse the stored outcome. This keeps a cached rerun
+    from loading scoring models (BERTScore's encoder) and makes its numbers bit-identical.
+    """
+    key_blob = json.dumps([p.evaluator.name, p.evaluator.version, p.evaluator.settings.model_dump(mode="json"),
+                           p.evaluator.ctx.seed, p.docs, per_doc], sort_keys=True, default=str)
+    key = hashlib.sha256(key_blob.encode()).hexdigest()
+    if use_cache:
+        hit = store.cache_get_many(SCORES_NAMESPACE, [key]).get(key)
+        if hit is not None:
+            scores = [[ItemScore(s["filter"], s["filtered_resps"], s["metrics"]) for s in doc] for doc in hit["scores"]]
+            by_filter = {f: {m: Aggregate(*a) for m, a in metrics.items()} for f, metrics in hit["aggregates"].items()}
+            return scores, by_filter
+    scores = p.evaluator.score_all(p.docs, per_doc)
+    by_filter = _aggregate(p.evaluator, scores)
+    payload = {"scores": [[vars(s) for s in doc] for doc in scores],
+               "aggregates": {f: {m: [a.value, a.stderr, a.n] for m, a in metrics.items()}
+                              for f, metrics in by_filter.items()}}
+    store.cache_put_many(SCORES_NAMESPACE, [(key, {"task": p.task.name, "evaluator": p.evaluator.name}, payload)])
+    return scores, by_filter
+
+
+def _aggregate(evaluator: Evaluator, scores: list[list[ItemScore]]) -> dict[str, dict[str, Aggregate]]:
+    by_filter: dict[str, list[ItemScore]] = {}
+    for doc_scores in scores:
+        for s in doc_scores:
+            by_filter.setdefault(s.filter, []).append(s)
+    return {f: evaluator.aggregate(f, items) for f, items in by_filter.items()}
+
+
+def _sample_records(p: PreparedTask, per_doc: list[list[Any]], scores: list[list[ItemScore]]) -> list[dict]:
+    records = []
+    for doc_id, (doc, reqs, resps, doc_scores) in enumerate(zip(p.docs, p.requests, per_doc, scores)):
+        for s in doc_scores:
+            records.append({"doc_id": doc_id, "filter": s.filter, "doc": doc,
+                            "target": p.evaluator.target(doc), "arguments": [r.arguments for r in reqs],
+                            "resps": resps, "filtered_resps": s.filtered_resps, **s.metrics})
+    return records
+
+
+def _prepare(task: ResolvedTask, suite: Suite, opts: RunOptions, seed: int, device: str,
+             format_chat: Any) -> PreparedTask:
+    ctx = TaskContext(task.name, seed, task.generation, task.base_dir, opts.data_root, device, format_chat)
+    evaluator = task.evaluator(task.settings, ctx)
+    assert task.dataset is not None
+    try:
+        docs = evaluator.load_docs(task.dataset)
+    except UserError as exc:
+        raise UserError(f"task {task.name}: {exc}") from None
+    n_original = len(docs)
+    limit = opts.limit or task.limit or suite.defaults.limit
+    docs = docs[:limit] if limit else docs
+    try:
+        requests = [evaluator.requests(doc, i) for i, doc in enumerate(docs)]
+    except KeyError as exc:
+        raise UserError(f"task {task.name}: documents have no field {exc} "
+                        f"(they have: {', '.join(docs[0]) if docs else 'no documents'})") from None
+    return PreparedTask(task, evaluator, docs, n_original, requests)
+
+
+def _select_tasks(suite: Suite, names: tuple[str, ...] | None) -> list[ResolvedTask]:
+    if not names:
+        return list(suite.tasks)
+    known = {t.name: t for t in suite.tasks}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise UserError(f"--tasks: unknown task {unknown[0]!r} in suite {suite.name} (known: {', '.join(known)})")
+    return [known[n] for n in names]
+
+
+def _chat_formatter(ref: ModelRef) -> Any:
+    """A function rendering messages with the model's chat template; the tokenizer loads on first use."""
+    if ref.kind == "openai":
+        # The server applies its own template; we send the user turn as it is.
+        return lambda messages: messages[-1]["content"]
+    tokenizer_holder: list[Any] = []
+
+    def format_chat(messages: list[dict[str, str]]) -> str:
+        if not tokenizer_holder:
+            from transformers import AutoTokenizer
+
+            path = ref.path if ref.kind == "hf" else (ref.base.path if ref.base else ref.path)
+            tokenizer_holder.append(AutoTokenizer.from_pretrained(path))
+        tokenizer = tokenizer_holder[0]
+        if not tokenizer.chat_template:
+            raise UserError(f"model {ref.name}: its tokenizer has no chat template (unset apply_chat_template)")
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+    return format_chat
+
+
+def _device_name(device: str) -> str:
+    from evalkit.engine.loading import pick_device
+
+    return pick_device(device)
+
+
+def _run_id(suite: str, model: str) -> str:
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", model).strip("-") or "model"
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return f"{suite}__{safe}__{stamp}-{secrets.token_hex(2)}"
+
+
+def _library_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"evalkit": __version__, "python": platform.python_version()}
+    for lib in ("torch", "transformers", "sacrebleu", "rouge-score", "bert-score", "datasets"):
+        try:
+            out[lib] = version(lib)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def print_summary(outcome: RunOutcome, stream: Any = sys.stdout) -> None:
+    rows = [(task, metric, flt, a.value, a.stderr, a.n)
+            for task, by_filter in outcome.results.items()
+            for flt, metrics in by_filter.items() for metric, a in metrics.items()]
+    print(format_table(rows), file=stream)
+    s = outcome.stats
+    recomputed = "recomputed nothing" if s.computed == 0 else f"computed {s.computed}"
+    print(f"\nrequests: {s.total} distinct, {s.cached} from cache, {recomputed}; "
+          f"{outcome.timing.get('total_s', 0):.1f} s", file=stream)
+    print(f"results: {outcome.output_dir / 'results.json'}  (run {outcome.run_id})", file=stream)

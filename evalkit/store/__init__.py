@@ -1,0 +1,13 @@
+"""The results store: one SQLite database shared by every evalkit process.
+
+It records models (with lineage), runs, per-task results, per-document samples and the
+request cache. Import :class:`Store` from here; the submodules are implementation details
+(``db`` for connections and migrations, ``records`` for row types, ``export`` and
+``lm_eval_import`` for file formats).
+"""
+
+from evalkit.store.paths import default_store_path
+from evalkit.store.records import ResultRow, RunSummary
+from evalkit.store.store import Store
+
+__all__ = ["ResultRow", "RunSummary", "Store", "default_store_path"]

@@ -1,0 +1,463 @@
+"""The results store: models, runs, per-task results, per-document samples and the request cache.
+
+One :class:`Store` wraps one SQLite connection; each process opens its own. Every write method is
+one small transaction committed before it returns, so a run killed at any point keeps everything
+it had written, and concurrent ``evalkit`` processes interleave their writes safely (see
+:mod:`evalkit.store.db`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import operator
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+from evalkit.errors import UserError
+from evalkit.store import db
+from evalkit.store.records import FINAL_STATUSES, RUN_STATUSES, ResultRow, RunSummary
+
+T = TypeVar("T")
+
+# SQLite builds before 3.32 allow only 999 bound variables per statement; stay well below it.
+_IN_CHUNK = 500
+
+
+def utc_now() -> str:
+    """Return the current time as ISO-8601 UTC text with microseconds (sorts chronologically)."""
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def _dumps(obj: Any) -> str:
+    # Configs and metadata may carry Paths or similar; storing their str() beats failing a run.
+    return json.dumps(obj, ensure_ascii=False, sort_keys=True, default=str)
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def _chunks(items: list[T], size: int) -> Iterable[list[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _doc_id(value: Any) -> int | str:
+    # Keep integer ids as SQLite integers (numeric order); anything else is stored as text.
+    if isinstance(value, bool):
+        raise TypeError(f"sample doc_id must be an int or a str, not {value!r}")
+    if isinstance(value, str):
+        return value
+    try:
+        return operator.index(value)  # also accepts numpy integers
+    except TypeError:
+        raise TypeError(f"sample doc_id must be an int or a str, not {value!r}") from None
+
+
+def _result_from_row(row: sqlite3.Row) -> ResultRow:
+    # SQLite stores NaN as NULL, so a NULL value is a NaN that was written.
+    value = math.nan if row["value"] is None else float(row["value"])
+    stderr = None if row["stderr"] is None else float(row["stderr"])
+    return ResultRow(row["task"], row["metric"], row["filter"], value, stderr, int(row["n"]))
+
+
+class Store:
+    """A handle on the results database at ``path``; usable as a context manager.
+
+    Opening creates the parent folder and the file if needed and migrates the schema to the
+    newest version. A store may be shared by threads of one process (calls are serialised),
+    but each process must open its own.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path).expanduser()
+        self._lock = threading.RLock()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = db.connect(self.path)
+        except sqlite3.DatabaseError as error:
+            if db.is_lock_error(error):
+                raise
+            raise UserError(f"{self.path}: expected an evalkit results database ({error})") from None
+        try:
+            db.migrate(conn)
+        except db.SchemaTooNewError as error:
+            conn.close()
+            raise UserError(f"{self.path}: {error}") from None
+        except BaseException:
+            conn.close()
+            raise
+        self._conn: sqlite3.Connection | None = conn
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the connection; further calls on this store fail. Closing twice is harmless."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.path)!r})"
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise RuntimeError(f"{self!r} is closed")
+        return self._conn
+
+    def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        with self._lock:
+            return db.write_transaction(self._connection(), work)
+
+    def _read(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        with self._lock:
+            return db.read_transaction(self._connection(), work)
+
+    def schema_version(self) -> int:
+        """Return the database's schema version (``PRAGMA user_version``)."""
+        return self._read(db.schema_version)
+
+    # -- models ----------------------------------------------------------------------------
+
+    def upsert_model(
+        self,
+        fingerprint: str,
+        name: str,
+        path: str | None,
+        parent_fingerprint: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        """Register the model ``fingerprint`` or update it: ``name`` is always replaced.
+
+        ``path``, ``parent_fingerprint`` and ``metadata`` replace the stored values only when
+        given (not ``None``), so re-registering a model without them keeps its known lineage.
+        ``created_at`` is kept from the first registration.
+        """
+        params = {
+            "fingerprint": fingerprint,
+            "name": name,
+            "path": path,
+            "parent": parent_fingerprint,
+            "metadata": _dumps(metadata if metadata is not None else {}),
+            "has_metadata": metadata is not None,
+            "now": utc_now(),
+        }
+        self._write(
+            lambda c: c.execute(
+                """
+                INSERT INTO models (fingerprint, name, path, parent_fingerprint, metadata, created_at)
+                VALUES (:fingerprint, :name, :path, :parent, :metadata, :now)
+                ON CONFLICT (fingerprint) DO UPDATE SET
+                    name = excluded.name,
+                    path = COALESCE(excluded.path, models.path),
+                    parent_fingerprint = COALESCE(excluded.parent_fingerprint, models.parent_fingerprint),
+                    metadata = CASE WHEN :has_metadata THEN excluded.metadata ELSE models.metadata END
+                """,
+                params,
+            )
+        )
+
+    def get_model(self, fingerprint: str) -> dict[str, Any] | None:
+        """Return the model's columns (``metadata`` decoded), or ``None`` when it is unknown."""
+        row = self._read(
+            lambda c: c.execute("SELECT * FROM models WHERE fingerprint = ?", (fingerprint,)).fetchone()
+        )
+        if row is None:
+            return None
+        model = dict(row)
+        model["metadata"] = _loads(model["metadata"])
+        return model
+
+    # -- runs ------------------------------------------------------------------------------
+
+    def create_run(
+        self,
+        run_id: str,
+        suite: str,
+        suite_sha256: str,
+        model_fingerprint: str,
+        model_name: str,
+        config: dict[str, Any],
+        output_dir: str | None,
+        *,
+        status: str = "running",
+        started_at: str | None = None,
+    ) -> None:
+        """Record a new run, ``running`` and started now unless ``status``/``started_at`` say otherwise.
+
+        Raises ``ValueError`` when ``run_id`` already exists or ``status`` is unknown.
+        """
+        if status not in RUN_STATUSES:
+            raise ValueError(f"run status must be one of {sorted(RUN_STATUSES)}, not {status!r}")
+        params = (
+            run_id,
+            suite,
+            suite_sha256,
+            model_fingerprint,
+            model_name,
+            _dumps(config),
+            output_dir,
+            status,
+            started_at or utc_now(),
+        )
+        try:
+            self._write(
+                lambda c: c.execute(
+                    """
+                    INSERT INTO runs (run_id, suite, suite_sha256, model_fingerprint, model_name,
+                                      config, output_dir, status, started_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                    params,
+                )
+            )
+        except sqlite3.IntegrityError:
+            raise ValueError(f"run {run_id!r} already exists") from None
+
+    def finish_run(
+        self, run_id: str, status: str, timing: dict[str, Any], *, finished_at: str | None = None
+    ) -> None:
+        """Record how run ``run_id`` ended: ``status``, ``timing`` and ``finished_at`` (default now).
+
+        Raises ``ValueError`` for a status other than finished/failed/imported or an unknown run.
+        """
+        if status not in FINAL_STATUSES:
+            raise ValueError(
+                f"a finished run's status must be one of {sorted(FINAL_STATUSES)}, not {status!r}"
+            )
+        params = (status, _dumps(timing), finished_at or utc_now(), run_id)
+        updated = self._write(
+            lambda c: (
+                c.execute(
+                    "UPDATE runs SET status = ?, timing = ?, finished_at = ? WHERE run_id = ?", params
+                ).rowcount
+            )
+        )
+        if updated == 0:
+            raise ValueError(f"no run {run_id!r}")
+
+    def list_runs(self) -> list[RunSummary]:
+        """Return every run, newest ``started_at`` first, with its number of result rows."""
+        rows = self._read(
+            lambda c: c.execute(
+                """
+                SELECT r.run_id, r.suite, r.model_name, r.model_fingerprint, r.status,
+                       r.started_at, r.finished_at,
+                       (SELECT COUNT(*) FROM results AS x WHERE x.run_id = r.run_id) AS n_results
+                FROM runs AS r
+                ORDER BY r.started_at DESC, r.rowid DESC
+                """
+            ).fetchall()
+        )
+        return [RunSummary(**dict(row)) for row in rows]
+
+    def resolve_run_id(self, run_id: str) -> str | None:
+        """Return the run id equal to ``run_id`` or, failing that, the one it is a unique prefix of.
+
+        Returns ``None`` when nothing matches; raises ``UserError`` when the prefix is ambiguous.
+        """
+        if not run_id:
+            return None
+
+        def find(c: sqlite3.Connection) -> list[str]:
+            exact = c.execute("SELECT run_id FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+            if exact is not None:
+                return [exact[0]]
+            # substr() rather than LIKE: run ids may contain '%' or '_'.
+            rows = c.execute(
+                "SELECT run_id FROM runs WHERE substr(run_id, 1, ?) = ? ORDER BY run_id LIMIT 6",
+                (len(run_id), run_id),
+            ).fetchall()
+            return [r[0] for r in rows]
+
+        matches = self._read(find)
+        if len(matches) > 1:
+            shown = ", ".join(matches[:5]) + (", ..." if len(matches) > 5 else "")
+            raise UserError(f"run id prefix {run_id!r} is ambiguous: it matches {shown}")
+        return matches[0] if matches else None
+
+    def get_run(self, run_id: str) -> dict[str, Any] | None:
+        """Return ``{'run': {...}, 'results': [ResultRow, ...]}`` for ``run_id`` or a unique prefix of it.
+
+        ``run`` holds every column of the run with ``config`` and ``timing`` decoded (``timing``
+        is ``None`` until the run finishes). Returns ``None`` when no run matches; raises
+        ``UserError`` for an ambiguous prefix.
+        """
+        resolved = self.resolve_run_id(run_id)
+        if resolved is None:
+            return None
+
+        def fetch(c: sqlite3.Connection) -> tuple[sqlite3.Row | None, list[sqlite3.Row]]:
+            run = c.execute("SELECT * FROM runs WHERE run_id = ?", (resolved,)).fetchone()
+            return run, c.execute(
+                "SELECT * FROM results WHERE run_id = ? ORDER BY task, metric, filter", (resolved,)
+            ).fetchall()
+
+        run_row, result_rows = self._read(fetch)
+        if run_row is None:  # deleted between resolving and fetching
+            return None
+        run = dict(run_row)
+        run["config"] = _loads(run["config"])
+        run["timing"] = _loads(run["timing"])
+        return {"run": run, "results": [_result_from_row(r) for r in result_rows]}
+
+    # -- results and samples ---------------------------------------------------------------
+
+    def add_results(self, run_id: str, rows: list[ResultRow]) -> None:
+        """Store ``rows`` for run ``run_id`` in one transaction, replacing rows with the same
+        (task, metric, filter). The run must exist (``sqlite3.IntegrityError`` otherwise).
+        """
+        if not rows:
+            return
+        params = [
+            (
+                run_id,
+                r.task,
+                r.metric,
+                r.filter,
+                float(r.value),
+                None if r.stderr is None else float(r.stderr),
+                int(r.n),
+            )
+            for r in rows
+        ]
+        self._write(
+            lambda c: c.executemany(
+                """
+                INSERT INTO results (run_id, task, metric, filter, value, stderr, n)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (run_id, task, metric, filter) DO UPDATE SET
+                    value = excluded.value, stderr = excluded.stderr, n = excluded.n
+                """,
+                params,
+            )
+        )
+
+    def get_results(self, run_id: str) -> list[ResultRow]:
+        """Return the results of run ``run_id`` (exact id), ordered by task, metric, filter."""
+        rows = self._read(
+            lambda c: c.execute(
+                "SELECT * FROM results WHERE run_id = ? ORDER BY task, metric, filter", (run_id,)
+            ).fetchall()
+        )
+        return [_result_from_row(r) for r in rows]
+
+    def add_samples(self, run_id: str, task: str, records: list[dict[str, Any]]) -> None:
+        """Store per-document ``records`` of ``task`` in one transaction, replacing any record with
+        the same (doc_id, filter). Each record must have ``doc_id`` and ``filter`` (``ValueError``
+        otherwise) and ``doc_id`` must be an int or a str (``TypeError``); a bad record fails the
+        call before anything is written. The run must exist.
+        """
+        if not records:
+            return
+        params = []
+        for record in records:
+            missing = [key for key in ("doc_id", "filter") if key not in record]
+            if missing:
+                raise ValueError(f"sample record of task {task!r} lacks {', '.join(missing)}")
+            params.append((run_id, task, _doc_id(record["doc_id"]), str(record["filter"]), _dumps(record)))
+        self._write(
+            lambda c: c.executemany(
+                """
+                INSERT INTO samples (run_id, task, doc_id, filter, record) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT (run_id, task, doc_id, filter) DO UPDATE SET record = excluded.record
+                """,
+                params,
+            )
+        )
+
+    def get_samples(self, run_id: str, task: str | None = None) -> list[dict[str, Any]]:
+        """Return the stored records of run ``run_id`` (of ``task`` only, when given), decoded as
+        they were written, ordered by task, doc_id, filter.
+        """
+        if task is None:
+            sql, params = (
+                "SELECT record FROM samples WHERE run_id = ? ORDER BY task, doc_id, filter",
+                (run_id,),
+            )
+        else:
+            sql = "SELECT record FROM samples WHERE run_id = ? AND task = ? ORDER BY doc_id, filter"
+            params = (run_id, task)
+        rows = self._read(lambda c: c.execute(sql, params).fetchall())
+        return [json.loads(r[0]) for r in rows]
+
+    # -- request cache ---------------------------------------------------------------------
+
+    def cache_get_many(self, model_fingerprint: str, request_hashes: list[str]) -> dict[str, Any]:
+        """Return ``{hash: response}`` for those of ``request_hashes`` cached for the model;
+        misses are simply absent. Any number of hashes may be asked for at once.
+        """
+        unique = list(dict.fromkeys(request_hashes))
+        if not unique:
+            return {}
+
+        def fetch(c: sqlite3.Connection) -> dict[str, Any]:
+            found: dict[str, Any] = {}
+            for chunk in _chunks(unique, _IN_CHUNK):
+                marks = ",".join("?" * len(chunk))
+                for request_hash, response in c.execute(
+                    f"SELECT request_hash, response FROM request_cache "
+                    f"WHERE model_fingerprint = ? AND request_hash IN ({marks})",
+                    (model_fingerprint, *chunk),
+                ):
+                    found[request_hash] = json.loads(response)
+            return found
+
+        return self._read(fetch)
+
+    def cache_put_many(self, model_fingerprint: str, items: list[tuple[str, Any, Any]]) -> None:
+        """Cache ``(hash, request, response)`` triples for the model in one transaction, replacing
+        entries with the same hash. Request and response must be JSON-serialisable (``TypeError``).
+        """
+        if not items:
+            return
+        now = utc_now()
+        # Serialise strictly (no default=str): a response must decode back to what was cached.
+        params = [
+            (
+                model_fingerprint,
+                h,
+                json.dumps(req, ensure_ascii=False),
+                json.dumps(resp, ensure_ascii=False),
+                now,
+            )
+            for h, req, resp in items
+        ]
+        self._write(
+            lambda c: c.executemany(
+                """
+                INSERT OR REPLACE INTO request_cache
+                    (model_fingerprint, request_hash, request, response, created_at)
+                VALUES (?, ?, ?, ?, ?)
+                """,
+                params,
+            )
+        )
+
+    def cache_count(self, model_fingerprint: str) -> int:
+        """Return how many responses are cached for the model."""
+        return self._read(
+            lambda c: int(
+                c.execute(
+                    "SELECT COUNT(*) FROM request_cache WHERE model_fingerprint = ?", (model_fingerprint,)
+                ).fetchone()[0]
+            )
+        )

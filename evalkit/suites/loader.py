@@ -1,0 +1,177 @@
+"""Load a suite file (and its includes) into typed, validated tasks.
+
+Every problem becomes one :class:`~evalkit.errors.ConfigError` naming ``file:line:column`` and the
+field; loading touches no model, no data set and writes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from evalkit.errors import ConfigError
+from evalkit.evaluator import DatasetSpec, Evaluator, EvaluatorSettings, GenerationSettings, evaluator_registry
+from evalkit.registry import UnknownName
+from evalkit.suites.schema import COMMON_KEYS, Defaults, SuiteFile, TaskCommon
+from evalkit.suites.yaml_source import Loc, SourceMap, load_yaml
+
+
+@dataclass(frozen=True)
+class ResolvedTask:
+    """A task ready to run: its evaluator class, validated settings and effective options."""
+
+    name: str
+    evaluator: type[Evaluator]
+    settings: EvaluatorSettings
+    dataset: DatasetSpec | None
+    limit: int | None
+    generation: GenerationSettings
+    base_dir: Path
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    description: str
+    path: Path
+    sha256: str  # of the suite file and every file it includes, in load order
+    defaults: Defaults
+    tasks: tuple[ResolvedTask, ...]
+
+
+def load_suite(path: str | Path) -> Suite:
+    """Parse, validate and resolve the suite at ``path`` (includes are relative to their file)."""
+    path = Path(path)
+    digest = hashlib.sha256()
+    suite_file, tasks = _load_file(path, digest, stack=())
+    return Suite(suite_file.suite, suite_file.description, path, digest.hexdigest(), suite_file.defaults,
+                 tuple(tasks))
+
+
+def _load_file(path: Path, digest: Any, stack: tuple[Path, ...]) -> tuple[SuiteFile, list[ResolvedTask]]:
+    data, source = load_yaml(path)
+    digest.update(path.read_bytes())
+    if not isinstance(data, dict):
+        raise source.error((), "a suite file must be a mapping with keys suite, tasks, ...")
+    suite_file = _validate(SuiteFile, data, source, ())
+    tasks: list[ResolvedTask] = []
+    seen: dict[str, Loc] = {}
+    for i, include in enumerate(suite_file.include):
+        inc_path = (path.parent / include).resolve()
+        if inc_path in stack or inc_path == path.resolve():
+            raise source.error(("include", i), f"include cycle through {include}")
+        if not inc_path.is_file():
+            raise source.error(("include", i), f"no such file {include!r} (relative to {path.parent})")
+        _, included = _load_file(inc_path, digest, stack + (path.resolve(),))
+        for task in included:
+            _claim_name(task.name, ("include", i), seen, source)
+            tasks.append(task)
+    for i, raw in enumerate(suite_file.tasks):
+        task = _resolve_task(raw, ("tasks", i), source, suite_file.defaults, path.parent)
+        _claim_name(task.name, ("tasks", i, "name"), seen, source)
+        tasks.append(task)
+    if not tasks and not stack:
+        raise source.error(("tasks",), "a suite needs at least one task (in tasks or include)")
+    return suite_file, tasks
+
+
+def _claim_name(name: str, loc: Loc, seen: dict[str, Loc], source: SourceMap) -> None:
+    if name in seen:
+        raise source.error(loc, f"task name {name!r} is used twice")
+    seen[name] = loc
+
+
+def _resolve_task(raw: Any, loc: Loc, source: SourceMap, defaults: Defaults, base_dir: Path) -> ResolvedTask:
+    if not isinstance(raw, dict):
+        raise source.error(loc, "a task must be a mapping with name, evaluator, dataset, ...")
+    common_raw = {k: v for k, v in raw.items() if k in COMMON_KEYS}
+    own_raw = {k: v for k, v in raw.items() if k not in COMMON_KEYS}
+    registry = evaluator_registry()
+    if isinstance(common_raw.get("evaluator"), str) and common_raw["evaluator"] not in registry:
+        try:
+            registry.get(common_raw["evaluator"])
+        except UnknownName as exc:
+            raise source.error(loc + ("evaluator",), str(exc)) from None
+    common = _validate(TaskCommon, common_raw, source, loc)
+    cls = registry.get(common.evaluator)
+    settings = _validate(cls.Settings, own_raw, source, loc, evaluator=cls.name)
+    dataset = common.dataset or cls.default_dataset
+    if dataset is None:
+        raise source.error(loc, f"dataset: required by evaluator {cls.name!r}")
+    generation = defaults.generation
+    if common.generation is not None:
+        generation = generation.model_copy(update=common.generation.model_dump(exclude_unset=True))
+    return ResolvedTask(common.name, cls, settings, dataset, common.limit, generation, base_dir)
+
+
+def _validate(model: type[BaseModel], data: dict[str, Any], source: SourceMap, loc: Loc,
+              evaluator: str | None = None) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors()
+        err = errors[0]  # one clear line: the first problem, in document order
+        where = loc + _data_path(data, err["loc"])
+        if err["type"] == "extra_forbidden":
+            inner = _model_at(model, err["loc"][:-1])
+            top = inner is model and evaluator is not None
+            owner = f"evaluator {evaluator!r}" if top else "this section"
+            fields = (COMMON_KEYS | set(inner.model_fields)) if top else set(inner.model_fields)
+            known = ", ".join(sorted(fields))
+            raise source.error(where, f"unknown field for {owner} (known: {known})") from None
+        if err["type"] == "missing":
+            raise source.error(where, "required field is missing") from None
+        # A union (e.g. int | 'auto') fails once per member: say all the accepted forms at once.
+        messages = list(dict.fromkeys(e["msg"] for e in errors if loc + _data_path(data, e["loc"]) == where))
+        got = err.get("input")
+        shown = "" if isinstance(got, dict | list) else f", got {got!r}"
+        text = " or ".join(m[0].lower() + m[1:] for m in messages)
+        raise source.error(where, f"{text}{shown}") from None
+
+
+def _model_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> type[BaseModel]:
+    """The pydantic model that validates the mapping at ``loc`` (for listing its known keys)."""
+    import typing
+
+    for part in loc:
+        info = model.model_fields.get(part) if isinstance(part, str) else None
+        if info is None:
+            continue
+        candidates = [info.annotation, *typing.get_args(info.annotation)]
+        nested = [c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)]
+        if nested:
+            model = nested[0]
+    return model
+
+
+def _data_path(data: Any, loc: tuple[int | str, ...]) -> Loc:
+    """The part of a pydantic error location that names real keys and indices of ``data``
+    (pydantic adds union member names such as ``int`` that a user never wrote)."""
+    path: list[int | str] = []
+    node = data
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        elif isinstance(node, dict) and isinstance(part, str) and not path[-1:] == [part]:
+            path.append(part)  # a missing or extra key: still the user's field name
+            break
+        else:
+            break
+        path.append(part)
+    return tuple(path)
+
+
+def describe_settings(cls: type[Evaluator]) -> list[tuple[str, str, str]]:
+    """(name, type and default, help) for each setting of an evaluator, for ``evaluators list``."""
+    rows = []
+    for name, info in cls.Settings.model_fields.items():
+        annotation = getattr(info.annotation, "__name__", str(info.annotation)).replace("typing.", "")
+        default = "required" if info.is_required() else f"default {info.default!r}"
+        rows.append((name, f"{annotation}, {default}", info.description or ""))
+    return rows
