@@ -51,7 +51,13 @@ def convert_gguf(gguf_path: Path) -> Path:
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
         (tmp / "SOURCE").write_text(f"{gguf_path}\ndigest:{file_digest(gguf_path)}\n")
-        os.replace(tmp, target)
+        try:
+            os.replace(tmp, target)
+        except OSError:
+            # Another process finished the same conversion first (the rename cannot replace a
+            # non-empty folder): its checkpoint is the one we would have written.
+            if not (target / "config.json").is_file():
+                raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target

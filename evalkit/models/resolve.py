@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlparse
 
 from evalkit.errors import UserError
 from evalkit.models.aliases import ALIASES
@@ -95,8 +96,10 @@ def _peft(spec: str, path: Path, name: str) -> ModelRef:
 def _openai(spec: str) -> ModelRef:
     body = spec.removeprefix("openai:")
     base_url, sep, model = body.rpartition("#")
-    if not sep or not base_url or not model:
-        raise UserError(f"--model {spec!r}: expected openai:<base_url>#<model>, "
+    url = urlparse(base_url)
+    # Checked here, before the run is recorded: a malformed URL would only fail at the first request.
+    if not sep or not model or url.scheme not in ("http", "https") or not url.netloc:
+        raise UserError(f"--model {spec!r}: expected openai:<base_url>#<model> with an http(s) base_url, "
                         "e.g. openai:http://127.0.0.1:8000/v1#my-model")
     # The weights behind an endpoint are invisible to us: the fingerprint covers what we can see.
     return ModelRef(spec, model, "openai", text_fingerprint("openai", base_url, model), base_url=base_url,
