@@ -34,17 +34,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_models(args: argparse.Namespace) -> int:
     from evalkit.models.aliases import ALIASES
-    from evalkit.models.cache import cache_dir
 
-    converted = list((cache_dir() / "gguf").glob("*/config.json")) if (cache_dir() / "gguf").is_dir() else []
     for alias in ALIASES.values():
-        stems = {p.parent.name.rsplit("-", 1)[0] for p in converted}
-        try:
-            cached = "cached" if alias.locate().stem in stems else "not converted yet"
-        except UserError:
-            cached = f"not installed ({alias.install})"
+        if not alias.installed():
+            state = f"not installed ({alias.install})"
+        else:
+            state = "cached" if alias.converted() else "converted on first use"
         kind = "chat" if alias.chat else "base"
-        print(f"{alias.name:24} {kind:5} {cached:20} {alias.description}")
+        print(f"{alias.name:24} {kind:5} {state:24} {alias.description}")
     return 0
 
 
@@ -62,9 +59,9 @@ def cmd_suites(args: argparse.Namespace) -> int:
     for file in files:
         try:
             suite = load_suite(file)
-            print(f"{str(file):36} {suite.name:20} {len(suite.tasks):3} tasks  {suite.description}")
+            print(f"{file!s:36} {suite.name:20} {len(suite.tasks):3} tasks  {suite.description}")
         except UserError as exc:
-            print(f"{str(file):36} INVALID  {exc}")
+            print(f"{file!s:36} INVALID  {exc}")
     return 0
 
 
@@ -75,7 +72,7 @@ def cmd_evaluators(args: argparse.Namespace) -> int:
     registry = evaluator_registry()
     for name in registry.names():
         cls = registry.get(name)
-        doc = (cls.__module__ and sys.modules[cls.__module__].__doc__ or "").strip().splitlines()
+        doc = ((cls.__module__ and sys.modules[cls.__module__].__doc__) or "").strip().splitlines()
         needs = ", ".join(sorted(cls.request_kinds)) or "no model"
         print(f"{name}  [{needs}]\n  {doc[0] if doc else ''}")
         for field, kind, help_text in describe_settings(cls):

@@ -105,7 +105,7 @@ def _load_hub(spec: DatasetSpec) -> list[dict[str, Any]]:
     datasets.disable_progress_bars()
     try:
         ds = datasets.load_dataset(spec.path, spec.name, split=spec.split or "train", revision=spec.revision)
-    except Exception as exc:  # the hub client raises many types; all mean "not available here"
+    except Exception as exc:  # noqa: BLE001 -- the hub client raises many types; all mean "not here"
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UserError(
             f"dataset {spec.path!r}: not a local folder or mirror, and loading it from the hub failed "

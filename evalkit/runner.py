@@ -15,7 +15,7 @@ import secrets
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -118,7 +118,7 @@ def run_suite(suite: Suite, opts: RunOptions) -> RunOutcome:
         "higher_is_better": {p.task.name: p.evaluator.higher_is_better for p in prepared},
         "versions": {p.task.name: p.evaluator.version for p in prepared},
         "config": config, "timing": timing, "run_id": run_id,
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
     })
     store.finish_run(run_id, "finished", timing)
     store.close()

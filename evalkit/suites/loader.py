@@ -13,8 +13,13 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from evalkit.errors import ConfigError
-from evalkit.evaluator import DatasetSpec, Evaluator, EvaluatorSettings, GenerationSettings, evaluator_registry
+from evalkit.evaluator import (
+    DatasetSpec,
+    Evaluator,
+    EvaluatorSettings,
+    GenerationSettings,
+    evaluator_registry,
+)
 from evalkit.registry import UnknownName
 from evalkit.suites.schema import COMMON_KEYS, Defaults, SuiteFile, TaskCommon
 from evalkit.suites.yaml_source import Loc, SourceMap, load_yaml
@@ -154,11 +159,10 @@ def _data_path(data: Any, loc: tuple[int | str, ...]) -> Loc:
     path: list[int | str] = []
     node = data
     for part in loc:
-        if isinstance(node, dict) and part in node:
+        in_dict = isinstance(node, dict) and part in node
+        if in_dict or (isinstance(node, list) and isinstance(part, int) and part < len(node)):
             node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
-            node = node[part]
-        elif isinstance(node, dict) and isinstance(part, str) and not path[-1:] == [part]:
+        elif isinstance(node, dict) and isinstance(part, str) and path[-1:] != [part]:
             path.append(part)  # a missing or extra key: still the user's field name
             break
         else:

@@ -146,5 +146,5 @@ def test_malformed_file_is_a_user_error_naming_the_path(store: Store, tmp_path: 
 
 def test_missing_file_is_a_user_error(store: Store, tmp_path: Path) -> None:
     path = tmp_path / "absent.json"
-    with pytest.raises(UserError, match="absent.json: expected"):
+    with pytest.raises(UserError, match=r"absent\.json: expected"):
         import_lm_eval_results(store, path)

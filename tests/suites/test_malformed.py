@@ -36,17 +36,18 @@ CASES = {
                         "defaults.generation.temperature", "greater than or equal to 0"),
     "duplicate_task_name": ("suite: s\ntasks:\n" + GOOD_TASK + GOOD_TASK, 6, 5, "tasks[1].name", "used twice"),
     "yaml_syntax": ("suite: s\ntasks:\n  - name: [unclosed\n", 4, 1, "", "invalid YAML"),
-    "task_not_mapping": ("suite: s\ntasks:\n  - just a string\n", 3, 5, "tasks[0]", "input should be a valid dictionary"),
+    "task_not_mapping": ("suite: s\ntasks:\n  - just a string\n", 3, 5, "tasks[0]",
+                         "input should be a valid dictionary"),
     "missing_include": ("suite: s\ninclude: [nowhere.yaml]\ntasks:\n" + GOOD_TASK, 2, 11, "include[0]",
                         "no such file"),
-    "unknown_metric": ("suite: s\ntasks:\n  - name: g\n    evaluator: reference_metrics\n"
-                       "    dataset: {path: json, data_files: x.jsonl}\n    metrics: [bleu, meteor]\n",
+    "unknown_metric": (("suite: s\ntasks:\n  - name: g\n    evaluator: reference_metrics\n"
+                       "    dataset: {path: json, data_files: x.jsonl}\n    metrics: [bleu, meteor]\n"),
                        6, 5, "tasks[0].metrics", "meteor"),
-    "dataset_extra_key": ("suite: s\ntasks:\n  - name: p\n    evaluator: perplexity\n"
-                          "    dataset: {path: json, data_file: x.jsonl}\n", 5, 27, "tasks[0].dataset.data_file",
+    "dataset_extra_key": (("suite: s\ntasks:\n  - name: p\n    evaluator: perplexity\n"
+                          "    dataset: {path: json, data_file: x.jsonl}\n"), 5, 27, "tasks[0].dataset.data_file",
                           "unknown field for this section (known: data_files, name, path, revision, split)"),
-    "bad_task_name": ("suite: s\ntasks:\n  - name: 'has space'\n    evaluator: perplexity\n"
-                      "    dataset: {path: json, data_files: x.jsonl}\n", 3, 5, "tasks[0].name", "pattern"),
+    "bad_task_name": (("suite: s\ntasks:\n  - name: 'has space'\n    evaluator: perplexity\n"
+                      "    dataset: {path: json, data_files: x.jsonl}\n"), 3, 5, "tasks[0].name", "pattern"),
 }
 
 
