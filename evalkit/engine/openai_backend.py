@@ -37,10 +37,19 @@ class OpenAIBackend:
 
     def generate_until(self, requests: Sequence[GenerateUntil], on_batch: OnBatch) -> None:
         """Each prompt is sent as one user message; answers are written as they arrive."""
+        import openai
+
         with ThreadPoolExecutor(self.concurrency) as pool:
             futures = {pool.submit(self._one, r): i for i, r in enumerate(requests)}
             for future, i in futures.items():
-                on_batch([i], [future.result()])
+                try:
+                    text = future.result()
+                except (openai.APIConnectionError, openai.APIStatusError) as exc:
+                    # Retries are spent: stop with one line. Answers so far are in the store.
+                    message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                    raise UserError(f"openai endpoint {self.client.base_url}: {type(exc).__name__}: {message[:200]}; "
+                                    "answers received so far are cached, rerun to resume") from None
+                on_batch([i], [text])
 
     def _one(self, request: GenerateUntil) -> str:
         kwargs: dict[str, Any] = {"temperature": request.sampling.temperature}
