@@ -22,8 +22,11 @@ CPU_AUTO_BATCH = 8  # on a CPU, memory is not the limit and larger batches stop 
 class HFBackend:
     """Answers requests with a loaded ``PreTrainedModel`` and its tokenizer."""
 
-    def __init__(self, model: Any, tokenizer: Any, batch_size: int | str = 8, max_length: int | None = None):
+    def __init__(self, model: Any, tokenizer: Any, batch_size: int | str = 8, max_length: int | None = None,
+                 prefix_cache: bool | None = None, continuous_decoding: bool = True):
         import torch
+
+        from evalkit.engine.prefix import supports_prefix_cache
 
         self.torch = torch
         self.model = model.eval()
@@ -34,6 +37,9 @@ class HFBackend:
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
         self.batch_size = self._auto_batch_size() if batch_size == "auto" else int(batch_size)
+        # Shared-prefix reuse for log-likelihoods (see engine/prefix.py); None means "where supported".
+        self.prefix_cache = supports_prefix_cache(model) if prefix_cache is None else prefix_cache
+        self.continuous_decoding = continuous_decoding  # see engine/decode.py
 
     # -- tokens ------------------------------------------------------------------------------------
     def encode(self, text: str) -> list[int]:
@@ -60,7 +66,22 @@ class HFBackend:
                 pairs.append(([self.prefix_token_id], self.encode(req.continuation)))
             else:
                 pairs.append(encode_pair(self.encode, req.context, req.continuation))
-        self._score_token_pairs(pairs, lambda idx, out: on_batch(idx, [[lp, greedy] for lp, greedy in out]))
+
+        def report(idx: list[int], out: list[tuple[float, bool]]) -> None:
+            on_batch(idx, [[lp, greedy] for lp, greedy in out])
+
+        if not self.prefix_cache:
+            self._score_token_pairs(pairs, report)
+            return
+        from evalkit.engine.prefix import PrefixScorer
+
+        # Sequences longer than the model's window are left-truncated as lm-eval does: plain path.
+        fits = [i for i, (c, k) in enumerate(pairs) if len(c) + len(k) <= self.max_length and c and k]
+        long = sorted(set(range(len(pairs))) - set(fits))
+        if long:
+            self._score_token_pairs([pairs[i] for i in long], lambda idx, out: report([long[j] for j in idx], out))
+        PrefixScorer(self.model, self.batch_size).score(
+            [pairs[i] for i in fits], lambda idx, out: report([fits[j] for j in idx], out))
 
     def loglikelihood_rolling(self, requests: Sequence[LoglikelihoodRolling], on_batch: OnBatch) -> None:
         """Answer each request with ``[sum of log-probs of the whole text, number of tokens]``."""
@@ -131,12 +152,22 @@ class HFBackend:
         greedy = [i for i, r in enumerate(requests) if r.sampling.greedy]
         sampled = [i for i, r in enumerate(requests) if not r.sampling.greedy]
         encoded = {i: self.encode(requests[i].context) for i in range(len(requests))}
-        # Greedy requests batch freely: their output does not depend on their neighbours.
-        greedy.sort(key=lambda i: -len(encoded[i]))
-        for start in range(0, len(greedy), self.batch_size):
-            chunk = greedy[start: start + self.batch_size]
-            texts = generate_batch(self, [encoded[i] for i in chunk], [requests[i] for i in chunk])
-            on_batch(chunk, texts)
+        from evalkit.engine.decode import ContinuousGreedyDecoder, supports_continuous_greedy
+
+        if greedy and self.continuous_decoding and supports_continuous_greedy(self.model):
+            ContinuousGreedyDecoder(self).run([(i, encoded[i], requests[i]) for i in greedy],
+                                              lambda i, text: on_batch([i], [text]))
+            greedy = []
+        # Greedy requests batch freely (their output does not depend on their neighbours), within
+        # groups that share stop strings and budget, since generate() takes one of each per batch.
+        groups: dict[tuple[tuple[str, ...], int], list[int]] = {}
+        for i in greedy:
+            groups.setdefault((requests[i].until, requests[i].max_gen_toks), []).append(i)
+        for members in groups.values():
+            members.sort(key=lambda i: -len(encoded[i]))
+            for start in range(0, len(members), self.batch_size):
+                chunk = members[start: start + self.batch_size]
+                on_batch(chunk, generate_batch(self, [encoded[i] for i in chunk], [requests[i] for i in chunk]))
         # Sampled requests run one by one under their own seed, so that a sample does not depend
         # on the batch size or on which other requests happened to be in the run.
         for i in sampled:

@@ -1,0 +1,64 @@
+"""Continuous-batching greedy decoding gives the texts of one-at-a-time model.generate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from evalkit.engine.hf import HFBackend
+from evalkit.engine.requests import GenerateUntil
+
+PROMPTS = ["Question: Tom has 3 apples and buys 2 more. How many?\nAnswer:", "Once upon a time",
+           "def fib(n):\n", "The capital of France is", "A", "Translate to French: good morning\n",
+           "List three colours:\n1.", "Question: 12 * 12 = ?\nAnswer: 144\n\nQuestion: 7 + 8 = ?\nAnswer:"]
+
+
+def collect(backend: HFBackend, requests: list[GenerateUntil]) -> list[str]:
+    out: list = [None] * len(requests)
+
+    def on_batch(idx: list[int], resps: list) -> None:
+        for i, r in zip(idx, resps):
+            out[i] = r
+
+    backend.generate_until(requests, on_batch)
+    assert all(o is not None for o in out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def model_and_tokenizer(default_model_dir: Path) -> tuple[Any, Any]:
+    # The real model: a random tiny one degenerates into repeating one token, which would not
+    # exercise rows that stop at different steps.
+    return (AutoModelForCausalLM.from_pretrained(default_model_dir, dtype=torch.float32),
+            AutoTokenizer.from_pretrained(default_model_dir))
+
+
+@pytest.fixture(scope="module")
+def mixed_requests(model_and_tokenizer: tuple[Any, Any]) -> list[GenerateUntil]:
+    reference = HFBackend(*model_and_tokenizer, batch_size=1, continuous_decoding=False)
+    free = collect(reference, [GenerateUntil(p, (), 16) for p in PROMPTS])
+    requests = []
+    for n, (prompt, text) in enumerate(zip(PROMPTS, free)):
+        # A stop string from inside each free generation, so that rows stop at different steps.
+        words = text.split()
+        stop = (words[min(n % 4 + 1, len(words) - 1)],) if len(words) > 2 else ("\n\n",)
+        requests.append(GenerateUntil(prompt, stop, max_gen_toks=6 + 2 * n))
+    return requests
+
+
+@pytest.fixture(scope="module")
+def one_by_one(model_and_tokenizer: tuple[Any, Any], mixed_requests: list[GenerateUntil]) -> list[str]:
+    return collect(HFBackend(*model_and_tokenizer, batch_size=1, continuous_decoding=False), mixed_requests)
+
+
+@pytest.mark.parametrize("batch_size", [3, 8])
+def test_continuous_equals_one_at_a_time(model_and_tokenizer: tuple[Any, Any], mixed_requests: list[GenerateUntil],
+                                         one_by_one: list[str], batch_size: int) -> None:
+    model, tokenizer = model_and_tokenizer
+    continuous = collect(HFBackend(model, tokenizer, batch_size=batch_size, continuous_decoding=True), mixed_requests)
+    assert continuous == one_by_one
+    assert len({len(t) for t in one_by_one}) > 2  # rows really stopped at different points
