@@ -95,7 +95,10 @@ def _load_files(builder: str, data_files: Any, split: str | None) -> list[dict[s
     datasets.disable_progress_bars()
     if isinstance(data_files, dict):
         split = split or next(iter(data_files))
-    ds = datasets.load_dataset(builder, data_files=data_files, split=split or "train")
+    try:
+        ds = datasets.load_dataset(builder, data_files=data_files, split=split or "train")
+    except ValueError as exc:  # e.g. "Unknown split": the files exist but do not hold that split
+        raise UserError(f"dataset {builder} {data_files}: {str(exc).splitlines()[0]}") from None
     return [dict(row) for row in ds]
 
 

@@ -261,8 +261,15 @@ def _select_tasks(suite: Suite, names: tuple[str, ...] | None) -> list[ResolvedT
 def _chat_formatter(ref: ModelRef) -> Any:
     """A function rendering messages with the model's chat template; the tokenizer loads on first use."""
     if ref.kind == "openai":
-        # The server applies its own template; we send the user turn as it is.
-        return lambda messages: messages[-1]["content"]
+        # The server applies its own template to the one user turn we send; a prompt with more
+        # turns (a system prompt, few-shot turns) cannot be sent that way without losing them.
+        def single_turn(messages: list[dict[str, str]]) -> str:
+            if len(messages) != 1 or messages[0]["role"] != "user":
+                raise UserError(f"--model {ref.spec}: an endpoint takes one user turn; this task's chat prompt has "
+                                f"{len(messages)} turns (unset apply_chat_template or fewshot_as_multiturn)")
+            return messages[0]["content"]
+
+        return single_turn
     tokenizer_holder: list[Any] = []
 
     def format_chat(messages: list[dict[str, str]]) -> str:

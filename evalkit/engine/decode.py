@@ -70,14 +70,14 @@ class ContinuousGreedyDecoder:
         # Longest prompts first: they are the slowest to prefill and fix the cache width early.
         waiting = sorted(items, key=lambda item: -len(item[1]))
         rows: list[_Row] = []
-        cache: list[tuple[Any, Any]] = []  # per layer (keys, values), batch = len(rows)
+        cache: Any = None  # a DynamicCache whose batch rows are `rows`; kept across steps, never rebuilt per step
         mask = torch.zeros((0, 0), dtype=torch.long)
         last_logits = torch.zeros((0, 0))
         while waiting or rows:
             if waiting and len(rows) < self.batch_size:
                 admitted = [waiting.pop(0) for _ in range(min(self.batch_size - len(rows), len(waiting)))]
                 new_rows, new_cache, new_mask, new_logits = self._prefill(admitted)
-                cache, mask = _merge(cache, mask, new_cache, new_mask)
+                cache, mask = _merge(cache, mask, new_cache, new_mask) if rows else (new_cache, new_mask)
                 rows += new_rows
                 last_logits = new_logits if last_logits.numel() == 0 else torch.cat([last_logits, new_logits])
             tokens = last_logits.argmax(dim=-1).tolist()
@@ -92,13 +92,14 @@ class ContinuousGreedyDecoder:
             if len(keep) < len(rows):
                 index = torch.tensor(keep, dtype=torch.long, device=self.device)
                 rows = [rows[n] for n in keep]
-                cache = [(k.index_select(0, index), v.index_select(0, index)) for k, v in cache]
                 mask = mask[index.cpu()]
                 tokens = [tokens[n] for n in keep]
-                cache, mask = _trim_left(cache, mask)
+                if rows:
+                    cache.batch_select_indices(index)
+                    mask = _trim_left(cache, mask)
             if not rows:
                 last_logits = torch.zeros((0, 0))
-                cache, mask = [], torch.zeros((0, 0), dtype=torch.long)
+                cache, mask = None, torch.zeros((0, 0), dtype=torch.long)
                 continue
             last_logits, cache, mask = self._step(rows, tokens, cache, mask)
 
@@ -127,16 +128,12 @@ class ContinuousGreedyDecoder:
         with torch.inference_mode():
             out = self.model(input_ids.to(self.device), attention_mask=mask.to(self.device),
                              position_ids=positions.to(self.device), use_cache=True, logits_to_keep=1)
-        layers = _cache_layers(out)
         rows = [_Row(index, request, stop_strings(self.backend, request), len(ids))
                 for (index, _, request), ids in zip(admitted, contexts)]
-        return rows, layers, mask, out.logits[:, -1].float()
+        return rows, _cache_of(out), mask, out.logits[:, -1].float()
 
-    def _step(self, rows: list[_Row], tokens: list[int], cache: list[tuple[Any, Any]],
-              mask: Any) -> tuple[Any, list[tuple[Any, Any]], Any]:
+    def _step(self, rows: list[_Row], tokens: list[int], cache: Any, mask: Any) -> tuple[Any, Any, Any]:
         torch = self.torch
-        from transformers import DynamicCache
-
         mask = torch.cat([mask, torch.ones((len(rows), 1), dtype=torch.long)], dim=1)
         positions = torch.tensor([[row.position] for row in rows], dtype=torch.long)
         for row in rows:
@@ -144,40 +141,41 @@ class ContinuousGreedyDecoder:
         with torch.inference_mode():
             out = self.model(torch.tensor([[t] for t in tokens], device=self.device),
                              attention_mask=mask.to(self.device), position_ids=positions.to(self.device),
-                             use_cache=True, **{self.cache_arg: DynamicCache(ddp_cache_data=cache)})
-        return out.logits[:, -1].float(), _cache_layers(out), mask
+                             use_cache=True, **{self.cache_arg: cache})
+        # The cache object grows in place (one column per step); it is only copied when rows join.
+        return out.logits[:, -1].float(), cache, mask
 
 
-def _cache_layers(output: Any) -> list[tuple[Any, Any]]:
+def _cache_of(output: Any) -> Any:
     cache = getattr(output, "cache", None)
-    cache = cache if cache is not None else output.past_key_values
-    return [(layer.keys, layer.values) for layer in cache.layers]
+    return cache if cache is not None else output.past_key_values
 
 
-def _merge(cache: list[tuple[Any, Any]], mask: Any, new_cache: list[tuple[Any, Any]],
-           new_mask: Any) -> tuple[list[tuple[Any, Any]], Any]:
+def _merge(cache: Any, mask: Any, new_cache: Any, new_mask: Any) -> tuple[Any, Any]:
     """Stack two batches of cached rows, left-padding the shorter side (masked) to one width."""
     import torch
     import torch.nn.functional as F
+    from transformers import DynamicCache
 
-    if not cache:
-        return new_cache, new_mask
     old_w, new_w = mask.shape[1], new_mask.shape[1]
     width = max(old_w, new_w)
 
     def pad(kv: Any, w: int) -> Any:
         return F.pad(kv, (0, 0, width - w, 0)) if w < width else kv
 
-    merged = [(torch.cat([pad(k, old_w), pad(nk, new_w)]), torch.cat([pad(v, old_w), pad(nv, new_w)]))
-              for (k, v), (nk, nv) in zip(cache, new_cache)]
+    merged = [(torch.cat([pad(old.keys, old_w), pad(new.keys, new_w)]),
+               torch.cat([pad(old.values, old_w), pad(new.values, new_w)]))
+              for old, new in zip(cache.layers, new_cache.layers)]
     merged_mask = torch.cat([F.pad(mask, (width - old_w, 0)), F.pad(new_mask, (width - new_w, 0))])
-    return merged, merged_mask
+    return DynamicCache(ddp_cache_data=merged), merged_mask
 
 
-def _trim_left(cache: list[tuple[Any, Any]], mask: Any) -> tuple[list[tuple[Any, Any]], Any]:
+def _trim_left(cache: Any, mask: Any) -> Any:
     """Drop leading cache columns that no remaining row attends to (left by rows that finished)."""
     used = mask.any(dim=0).nonzero()
     start = int(used[0]) if len(used) else 0
     if start == 0:
-        return cache, mask
-    return [(k[:, :, start:], v[:, :, start:]) for k, v in cache], mask[:, start:]
+        return mask
+    for layer in cache.layers:
+        layer.keys, layer.values = layer.keys[:, :, start:], layer.values[:, :, start:]
+    return mask[:, start:]
