@@ -59,11 +59,12 @@ class Slices:
     gsm8k_folder: Path  # test.jsonl (slice) and train.jsonl (all)
 
 
-def make_slices(shared: Path, root: Path, mmlu_rows: int = 10, hellaswag_rows: int = 20,
-                hellaswag_hub_rows: int = 10, gsm8k_rows: int = 8) -> Slices:
+def make_slices(shared: Path, root: Path, mmlu_rows: int | None = 10, hellaswag_rows: int = 20,
+                hellaswag_hub_rows: int = 10, gsm8k_rows: int = 8,
+                mmlu_subjects: dict[str, str] | None = None) -> Slices:
     mmlu_folder = root / "mmlu"
     mmlu_hub: dict[str, dict[str, Path]] = {}
-    for subject in MMLU_SUBJECTS:
+    for subject in mmlu_subjects or MMLU_SUBJECTS:
         for split, n in (("dev", None), ("test", mmlu_rows)):
             rows = _read_csv(shared / "mmlu" / "data" / split / f"{subject}_{split}.csv")[:n]
             out = mmlu_folder / "data" / split / f"{subject}_{split}.csv"
@@ -114,11 +115,12 @@ def _dump(path: Path, config: dict[str, Any]) -> None:
     path.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True), encoding="utf-8")
 
 
-def write_mmlu_tasks(folder: Path, prefix: str, slices: Slices, num_fewshot: int) -> None:
+def write_mmlu_tasks(folder: Path, prefix: str, slices: Slices, num_fewshot: int,
+                     subjects: dict[str, str] | None = None) -> None:
     """``prefix`` (group) -> ``prefix_<category>`` (groups) -> ``prefix_<subject>`` (lm-eval's subject tasks)."""
     tasks = lm_eval_tasks_dir() / "mmlu" / "default"
     by_category: dict[str, list[str]] = {}
-    for subject, category in MMLU_SUBJECTS.items():
+    for subject, category in (subjects or MMLU_SUBJECTS).items():
         name = f"{prefix}_{subject}"
         by_category.setdefault(category, []).append(name)
         files = slices.mmlu_hub[subject]
