@@ -99,13 +99,20 @@ class PrefixScorer:
         self.cache_arg = "cache" if "cache" in params else "past_key_values"
 
     def score(self, pairs: Sequence[tuple[list[int], list[int]]], on_scored: OnScored) -> None:
+        unshared: list[Question] = []
         for shared, members in cluster_questions(group_questions(pairs)):
-            prefix = self._prefix_cache(members[0].context[:shared]) if shared else None
-            # Longest first inside a cluster, for the same reason as the plain path: similar lengths
-            # batch with little padding.
-            members.sort(key=lambda q: -len(q.context))
-            for start in range(0, len(members), self.batch_size):
-                self._score_questions(members[start: start + self.batch_size], shared, prefix, on_scored)
+            if not shared:  # questions sharing nothing with a neighbour batch together below
+                unshared += members
+                continue
+            self._score_batches(members, shared, self._prefix_cache(members[0].context[:shared]), on_scored)
+        self._score_batches(unshared, 0, None, on_scored)
+
+    def _score_batches(self, questions: list[Question], shared: int, prefix: list[tuple[Any, Any]] | None,
+                       on_scored: OnScored) -> None:
+        # Longest first, as on the plain path: similar lengths batch with little padding.
+        questions.sort(key=lambda q: -len(q.context))
+        for start in range(0, len(questions), self.batch_size):
+            self._score_questions(questions[start: start + self.batch_size], shared, prefix, on_scored)
 
     # -- steps ----------------------------------------------------------------------------------------
     def _prefix_cache(self, tokens: list[int]) -> list[tuple[Any, Any]]:
@@ -147,8 +154,11 @@ class PrefixScorer:
                     longer.append((row, index, cont))
         if longer:
             kv = [(layer.keys, layer.values) for layer in _cache_of(out).layers]
-            for start in range(0, len(longer), self.batch_size):
-                self._score_continuations(longer[start: start + self.batch_size], kv, shared,
+            # All choices of the batch's questions at once: the rows are short (continuations only),
+            # so one call of 4x the batch keeps the matrix products as large as the plain path's.
+            step = 4 * self.batch_size
+            for start in range(0, len(longer), step):
+                self._score_continuations(longer[start: start + step], kv, shared,
                                           [len(s) for s in suffixes], width, totals, greedy)
         indices = [i for q in questions for i, _ in q.choices]
         on_scored(indices, [(totals[i], greedy[i]) for i in indices])
@@ -178,11 +188,19 @@ class PrefixScorer:
             out = self.decoder(ids.to(self.device), attention_mask=mask.to(self.device),
                                position_ids=positions.to(self.device), use_cache=False, **{self.cache_arg: cache})
             hidden = out.last_hidden_state
-            for n, (_, index, cont) in enumerate(items):
-                logprobs = torch.log_softmax(self.head(hidden[n, : len(cont) - 1]).float(), dim=-1)
-                target = torch.tensor(cont[1:], device=self.device)
-                totals[index] += float(logprobs.gather(1, target[:, None]).sum())
-                greedy[index] = greedy[index] and bool((logprobs.argmax(dim=-1) == target).all())
+            # One head call over every scored position of every row (not one per row).
+            rows_of = [n for n, (_, _, cont) in enumerate(items) for _ in cont[1:]]
+            cols_of = [j for _, _, cont in items for j in range(len(cont) - 1)]
+            target = torch.tensor([t for _, _, cont in items for t in cont[1:]], device=self.device)
+            logprobs = torch.log_softmax(self.head(hidden[rows_of, cols_of]).float(), dim=-1)
+            picked = logprobs.gather(1, target[:, None])[:, 0].tolist()
+            hits = (logprobs.argmax(dim=-1) == target).tolist()
+        cursor = 0
+        for _, index, cont in items:
+            n = len(cont) - 1
+            totals[index] += float(sum(picked[cursor: cursor + n]))
+            greedy[index] = greedy[index] and all(hits[cursor: cursor + n])
+            cursor += n
 
 
 def _cache_of(output: Any) -> Any:
