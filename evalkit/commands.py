@@ -80,6 +80,18 @@ def cmd_evaluators(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_score(args: argparse.Namespace) -> int:
+    from evalkit.score_predictions import parse_k, print_outcome, score_humaneval
+
+    if args.timeout <= 0:
+        raise UserError(f"--timeout: expected a positive number of seconds, got {args.timeout}")
+    outcome = score_humaneval(args.predictions, dataset=args.dataset, k=parse_k(args.k), timeout_s=args.timeout,
+                              workers=args.workers, isolation=args.isolation,
+                              allow_unsandboxed=args.allow_unsandboxed, output=args.output)
+    print_outcome(outcome)
+    return 0
+
+
 def cmd_results(args: argparse.Namespace) -> int:
     store = _store(args.store)
     if args.action == "list":
