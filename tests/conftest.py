@@ -11,6 +11,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -91,3 +92,41 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
 def tmp_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.chdir(tmp_path)
     yield tmp_path
+
+
+def save_scripted_model(tiny_model_dir: Path, token_ids: list[int], out: Path) -> Path:
+    """Save the tiny model with an untied output layer that makes greedy decoding follow ``token_ids``.
+
+    The output row of each scripted token is the input embedding of the token before it (the first
+    follows the last), so once decoding reaches the script it writes it token by token; every
+    other row is the tied embedding, as before. ``token_ids`` must not repeat a token.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    assert len(set(token_ids)) == len(token_ids), "the script must not repeat a token"
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    embeddings = model.get_input_embeddings().weight.detach()
+    head = torch.nn.Linear(embeddings.shape[1], embeddings.shape[0], bias=False)
+    with torch.no_grad():
+        head.weight.copy_(embeddings)
+        for before, after in zip(token_ids, token_ids[1:] + token_ids[:1]):
+            head.weight[after] = embeddings[before]
+    model.lm_head = head
+    model.config.tie_word_embeddings = False
+    model.save_pretrained(out, safe_serialization=True)
+    AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(out)
+    return out
+
+
+def collect_responses(method: Any, requests: list) -> list:
+    """Call a backend method (loglikelihood, generate_until, ...) and return its answers in order."""
+    out: list = [None] * len(requests)
+
+    def on_batch(idx: list[int], resps: list) -> None:
+        for i, r in zip(idx, resps):
+            out[i] = r
+
+    method(requests, on_batch)
+    assert all(o is not None for o in out)
+    return out

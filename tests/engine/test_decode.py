@@ -11,22 +11,11 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from evalkit.engine.hf import HFBackend
 from evalkit.engine.requests import GenerateUntil
+from tests.conftest import collect_responses
 
 PROMPTS = ["Question: Tom has 3 apples and buys 2 more. How many?\nAnswer:", "Once upon a time",
            "def fib(n):\n", "The capital of France is", "A", "Translate to French: good morning\n",
            "List three colours:\n1.", "Question: 12 * 12 = ?\nAnswer: 144\n\nQuestion: 7 + 8 = ?\nAnswer:"]
-
-
-def collect(backend: HFBackend, requests: list[GenerateUntil]) -> list[str]:
-    out: list = [None] * len(requests)
-
-    def on_batch(idx: list[int], resps: list) -> None:
-        for i, r in zip(idx, resps):
-            out[i] = r
-
-    backend.generate_until(requests, on_batch)
-    assert all(o is not None for o in out)
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +29,7 @@ def model_and_tokenizer(default_model_dir: Path) -> tuple[Any, Any]:
 @pytest.fixture(scope="module")
 def mixed_requests(model_and_tokenizer: tuple[Any, Any]) -> list[GenerateUntil]:
     reference = HFBackend(*model_and_tokenizer, batch_size=1, continuous_decoding=False)
-    free = collect(reference, [GenerateUntil(p, (), 16) for p in PROMPTS])
+    free = collect_responses(reference.generate_until, [GenerateUntil(p, (), 16) for p in PROMPTS])
     requests = []
     for n, (prompt, text) in enumerate(zip(PROMPTS, free)):
         # A stop string from inside each free generation, so that rows stop at different steps.
@@ -52,13 +41,15 @@ def mixed_requests(model_and_tokenizer: tuple[Any, Any]) -> list[GenerateUntil]:
 
 @pytest.fixture(scope="module")
 def one_by_one(model_and_tokenizer: tuple[Any, Any], mixed_requests: list[GenerateUntil]) -> list[str]:
-    return collect(HFBackend(*model_and_tokenizer, batch_size=1, continuous_decoding=False), mixed_requests)
+    return collect_responses(HFBackend(*model_and_tokenizer, batch_size=1, continuous_decoding=False).generate_until,
+                             mixed_requests)
 
 
 @pytest.mark.parametrize("batch_size", [3, 8])
 def test_continuous_equals_one_at_a_time(model_and_tokenizer: tuple[Any, Any], mixed_requests: list[GenerateUntil],
                                          one_by_one: list[str], batch_size: int) -> None:
     model, tokenizer = model_and_tokenizer
-    continuous = collect(HFBackend(model, tokenizer, batch_size=batch_size, continuous_decoding=True), mixed_requests)
+    backend = HFBackend(model, tokenizer, batch_size=batch_size, continuous_decoding=True)
+    continuous = collect_responses(backend.generate_until, mixed_requests)
     assert continuous == one_by_one
     assert len({len(t) for t in one_by_one}) > 2  # rows really stopped at different points

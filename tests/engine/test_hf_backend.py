@@ -12,22 +12,11 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from evalkit.engine.hf import HFBackend
 from evalkit.engine.requests import GenerateUntil, Loglikelihood, LoglikelihoodRolling
+from tests.conftest import collect_responses
 
 CONTEXTS = ["The capital of France is", "Question: what is 2+2?\nAnswer:", "Once upon a time, ",
             "def add(a, b):\n    return", "A", "The following are multiple choice questions.\n\nQ: x\nAnswer:"]
 CONTINUATIONS = [" Paris", " 4", "there was a dragon", " a + b", " B", " C", "\n\nNext"]
-
-
-def collect(method: Any, requests: list) -> list:
-    out: list = [None] * len(requests)
-
-    def on_batch(idx: list[int], resps: list) -> None:
-        for i, r in zip(idx, resps):
-            out[i] = r
-
-    method(requests, on_batch)
-    assert all(o is not None for o in out)
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +32,8 @@ def backend(model_and_tokenizer: tuple[Any, Any], batch_size: int) -> HFBackend:
 
 def test_loglikelihood_independent_of_batch_size(model_and_tokenizer: tuple[Any, Any]) -> None:
     requests = [Loglikelihood(c, k) for c in CONTEXTS for k in CONTINUATIONS]
-    one = collect(backend(model_and_tokenizer, 1).loglikelihood, requests)
-    many = collect(backend(model_and_tokenizer, 32).loglikelihood, requests)
+    one = collect_responses(backend(model_and_tokenizer, 1).loglikelihood, requests)
+    many = collect_responses(backend(model_and_tokenizer, 32).loglikelihood, requests)
     assert max(abs(a[0] - b[0]) for a, b in zip(one, many)) <= 1e-4
     assert [a[1] for a in one] == [b[1] for b in many]
 
@@ -52,23 +41,24 @@ def test_loglikelihood_independent_of_batch_size(model_and_tokenizer: tuple[Any,
 def test_rolling_independent_of_batch_size_and_window(model_and_tokenizer: tuple[Any, Any]) -> None:
     texts = [c + k for c in CONTEXTS for k in CONTINUATIONS[:3]]
     requests = [LoglikelihoodRolling(t) for t in texts]
-    one = collect(backend(model_and_tokenizer, 1).loglikelihood_rolling, requests)
-    many = collect(backend(model_and_tokenizer, 32).loglikelihood_rolling, requests)
+    one = collect_responses(backend(model_and_tokenizer, 1).loglikelihood_rolling, requests)
+    many = collect_responses(backend(model_and_tokenizer, 32).loglikelihood_rolling, requests)
     assert max(abs(a[0] - b[0]) for a, b in zip(one, many)) <= 1e-4
     assert [a[1] for a in one] == [b[1] for b in many]
 
 
 def test_generation_independent_of_batch_size(model_and_tokenizer: tuple[Any, Any]) -> None:
     requests = [GenerateUntil(c, ("\n\n",), max_gen_toks=12) for c in CONTEXTS * 3]
-    one = collect(backend(model_and_tokenizer, 1).generate_until, requests)
-    many = collect(backend(model_and_tokenizer, 32).generate_until, requests)
+    one = collect_responses(backend(model_and_tokenizer, 1).generate_until, requests)
+    many = collect_responses(backend(model_and_tokenizer, 32).generate_until, requests)
     assert one == many
     assert any(t for t in one)
 
 
 def test_loglikelihood_equals_direct_forward(model_and_tokenizer: tuple[Any, Any]) -> None:
     model, tokenizer = model_and_tokenizer
-    ours = collect(backend(model_and_tokenizer, 4).loglikelihood, [Loglikelihood("The capital of France is", " Paris")])
+    request = Loglikelihood("The capital of France is", " Paris")
+    ours = collect_responses(backend(model_and_tokenizer, 4).loglikelihood, [request])
     ctx = tokenizer.encode("The capital of France is")
     whole = tokenizer.encode("The capital of France is Paris")
     cont = whole[len(ctx):]
@@ -79,10 +69,10 @@ def test_loglikelihood_equals_direct_forward(model_and_tokenizer: tuple[Any, Any
 
 
 def test_stop_strings_cut_each_sequence(model_and_tokenizer: tuple[Any, Any]) -> None:
-    free = collect(backend(model_and_tokenizer, 2).generate_until, [GenerateUntil("Once upon a time, ", (), 16)])[0]
+    generate = backend(model_and_tokenizer, 2).generate_until
+    free = collect_responses(generate, [GenerateUntil("Once upon a time, ", (), 16)])[0]
     assert len(free) > 2
     stop = free[1:3]
-    cut = collect(backend(model_and_tokenizer, 2).generate_until,
-                  [GenerateUntil("Once upon a time, ", (stop,), 16)])[0]
+    cut = collect_responses(generate, [GenerateUntil("Once upon a time, ", (stop,), 16)])[0]
     assert stop not in cut
     assert free.startswith(cut)

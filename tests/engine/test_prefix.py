@@ -12,21 +12,10 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from evalkit.engine.hf import HFBackend
 from evalkit.engine.prefix import MIN_SHARED, cluster_questions, group_questions
 from evalkit.engine.requests import Loglikelihood
+from tests.conftest import collect_responses
 
 FEWSHOT = "".join(f"Question {i}: what is {i} plus {i}?\nA. {i}\nB. {2 * i}\nC. {3 * i}\nD. 0\nAnswer: B\n\n"
                   for i in range(1, 6))
-
-
-def collect(backend: HFBackend, requests: list[Loglikelihood]) -> list:
-    out: list = [None] * len(requests)
-
-    def on_batch(idx: list[int], resps: list) -> None:
-        for i, r in zip(idx, resps):
-            out[i] = r
-
-    backend.loglikelihood(requests, on_batch)
-    assert all(o is not None for o in out)
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -63,8 +52,10 @@ def boundary_merges() -> list[Loglikelihood]:
 def test_prefix_path_equals_plain_path(model_and_tokenizer: tuple[Any, Any], make: Any, batch_size: int) -> None:
     model, tokenizer = model_and_tokenizer
     requests = make()
-    plain = collect(HFBackend(model, tokenizer, batch_size=batch_size, prefix_cache=False), requests)
-    shared = collect(HFBackend(model, tokenizer, batch_size=batch_size, prefix_cache=True), requests)
+    plain = collect_responses(HFBackend(model, tokenizer, batch_size=batch_size, prefix_cache=False).loglikelihood,
+                              requests)
+    shared = collect_responses(HFBackend(model, tokenizer, batch_size=batch_size, prefix_cache=True).loglikelihood,
+                               requests)
     assert max(abs(a[0] - b[0]) for a, b in zip(plain, shared)) <= 1e-4
     assert [a[1] for a in plain] == [b[1] for b in shared]
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REPO, SHARED_DATA
+from tests.conftest import REPO, SHARED_DATA, save_scripted_model
 from tests.evaluators.lm_eval_tasks import (
     MMLU_SUBJECTS,
     Slices,
@@ -40,25 +40,10 @@ def scripted_model_dir(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir:
     ``" The total is $1,234.\\n#### 567; x=8 Question"`` and stops at ``"Question:"``: both
     filters find a (different) number. Every other row is the tied embedding, as before.
     """
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
-    out = tmp_path_factory.mktemp("scripted-llama")
-    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
-    ids = tokenizer.encode(SCRIPT, add_special_tokens=False)
-    assert len(set(ids)) == len(ids), "SCRIPT must not repeat a token"
-    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
-    embeddings = model.get_input_embeddings().weight.detach()
-    head = torch.nn.Linear(embeddings.shape[1], embeddings.shape[0], bias=False)
-    with torch.no_grad():
-        head.weight.copy_(embeddings)
-        for before, after in zip(ids, ids[1:] + ids[:1]):
-            head.weight[after] = embeddings[before]
-    model.lm_head = head
-    model.config.tie_word_embeddings = False
-    model.save_pretrained(out, safe_serialization=True)
-    tokenizer.save_pretrained(out)
-    return out
+    ids = AutoTokenizer.from_pretrained(tiny_model_dir).encode(SCRIPT, add_special_tokens=False)
+    return save_scripted_model(tiny_model_dir, ids, tmp_path_factory.mktemp("scripted-llama"))
 
 
 @dataclass
