@@ -114,3 +114,30 @@ def _load_hub(spec: DatasetSpec) -> list[dict[str, Any]]:
             f"dataset {spec.path!r}: not a local folder or mirror, and loading it from the hub failed "
             f"({first[:200]}); offline, point --data-root at a local mirror (see README)") from None
     return [dict(row) for row in ds]
+
+
+def read_json_lines(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    """(line number, object) for each non-blank line of a ``.jsonl`` (or ``.jsonl.gz``) file.
+
+    Any unreadable file or line is one UserError naming ``path:line``."""
+    import gzip
+    import json
+
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rt", encoding="utf-8") as fh:  # type: ignore[operator]
+            lines = fh.read().splitlines()
+    except (OSError, UnicodeDecodeError, EOFError) as exc:
+        raise UserError(f"{path}: cannot read it ({exc})") from None
+    rows = []
+    for lineno, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise UserError(f"{path}:{lineno}: not a JSON object ({exc.msg})") from None
+        if not isinstance(row, dict):
+            raise UserError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
+        rows.append((lineno, row))
+    return rows

@@ -45,29 +45,15 @@ def parse_k(text: str) -> list[int]:
 
 def read_predictions(path: Path, known: set[str]) -> list[dict[str, Any]]:
     """The prediction rows, checked: each line a JSON object with a known ``task_id`` and a str ``completion``."""
-    import gzip
-    import json
+    from evalkit.data import read_json_lines
 
     if not path.is_file():
         raise UserError(f"--predictions {path}: no such file")
-    opener = gzip.open if path.suffix == ".gz" else open
-    try:
-        with opener(path, "rt", encoding="utf-8") as fh:  # type: ignore[operator]
-            lines = fh.read().splitlines()
-    except (OSError, UnicodeDecodeError, EOFError) as exc:
-        raise UserError(f"--predictions {path}: cannot read it ({exc})") from None
     rows = []
-    for lineno, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UserError(f"{path}:{lineno}: not a JSON object ({exc.msg})") from None
-        task_id = row.get("task_id") if isinstance(row, dict) else None
-        completion = row.get("completion") if isinstance(row, dict) else None
+    for lineno, row in read_json_lines(path):
+        task_id, completion = row.get("task_id"), row.get("completion")
         if not isinstance(task_id, str) or not isinstance(completion, str):
-            got = f"keys {', '.join(map(str, row)) or 'none'}" if isinstance(row, dict) else type(row).__name__
+            got = f"keys {', '.join(map(str, row)) or 'none'}"
             raise UserError(f"{path}:{lineno}: expected an object with task_id and completion (strings), got {got}")
         if task_id not in known:
             raise UserError(f"{path}:{lineno}: unknown task_id {task_id!r} (not in the problem set)")

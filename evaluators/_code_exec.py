@@ -4,7 +4,6 @@ that tests a completion, pass@k, and running programs through :mod:`evalkit.sand
 
 from __future__ import annotations
 
-import gzip
 import json
 import math
 import os
@@ -13,6 +12,7 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
+from evalkit.data import read_json_lines
 from evalkit.errors import UserError
 
 #: The fields a HumanEval problem needs to be scored (``canonical_solution`` is optional).
@@ -34,32 +34,20 @@ def packaged_humaneval_file() -> Path:
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     """Rows of a ``.jsonl`` / ``.jsonl.gz`` (or a ``.json`` list) file; UserError naming the bad line."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    try:
-        with opener(path, "rt", encoding="utf-8") as fh:  # type: ignore[operator]
-            text = fh.read()
-    except (OSError, UnicodeDecodeError, EOFError) as exc:
-        raise UserError(f"{path}: cannot read it ({exc})") from None
-    if path.name.endswith(".json") and text.lstrip().startswith("["):
+    if path.name.endswith(".json"):
         try:
-            rows = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise UserError(f"{path}: not valid JSON ({exc})") from None
-        if not all(isinstance(r, dict) for r in rows):
-            raise UserError(f"{path}: expected a list of objects")
-        return rows
-    rows = []
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UserError(f"{path}:{lineno}: not a JSON object ({exc.msg})") from None
-        if not isinstance(row, dict):
-            raise UserError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
-        rows.append(row)
-    return rows
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UserError(f"{path}: cannot read it ({exc})") from None
+        if text.lstrip().startswith("["):
+            try:
+                rows = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise UserError(f"{path}: not valid JSON ({exc})") from None
+            if not all(isinstance(r, dict) for r in rows):
+                raise UserError(f"{path}: expected a list of objects")
+            return rows
+    return [row for _, row in read_json_lines(path)]
 
 
 def check_problems(rows: list[dict[str, Any]], where: str) -> list[dict[str, Any]]:

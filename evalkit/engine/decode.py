@@ -8,8 +8,11 @@ place: the batch stays full and no step is spent on finished text. Greedy decodi
 row's tokens independent of its neighbours, so the texts equal one-at-a-time decoding up to
 float rounding.
 
-Rows of different lengths share one key/value cache: shorter rows are left-padded (masked) and
-every row carries its own position ids, so each row sees exactly the positions it would alone.
+Rows of different lengths share one key/value cache (:class:`_Slots`): shorter rows are
+left-padded (masked) and every row carries its own position ids, so each row sees exactly the
+positions it would alone. The cache is a set of preallocated slots written in place: a step
+writes one column, a finished row's slot is refilled by copying one row, and nothing copies the
+whole cache per step, as transformers' own growing cache does.
 """
 
 from __future__ import annotations
@@ -17,6 +20,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+import torch
+from transformers.cache_utils import DynamicLayer
 
 from evalkit.engine.generation import cut_at_stops, stop_strings
 from evalkit.engine.requests import GenerateUntil
@@ -27,6 +33,10 @@ _PROCESSOR_FIELDS = {"repetition_penalty": 1.0, "no_repeat_ngram_size": 0, "bad_
                      "suppress_tokens": None, "begin_suppress_tokens": None, "forced_bos_token_id": None,
                      "forced_eos_token_id": None, "min_new_tokens": None, "min_length": 0,
                      "encoder_repetition_penalty": 1.0, "sequence_bias": None}
+# Admitted prompts at least this long are prefilled one per pass (see _prefill); shorter ones are
+# batched, where padding costs less than small matrix products do.
+SOLO_PREFILL = 256
+SPARE_COLUMNS = 64  # cache columns allocated beyond the longest prompt, filled by decoding steps
 
 
 def supports_continuous_greedy(model: Any) -> bool:
@@ -69,39 +79,38 @@ class ContinuousGreedyDecoder:
         torch = self.torch
         # Longest prompts first: they are the slowest to prefill and fix the cache width early.
         waiting = sorted(items, key=lambda item: -len(item[1]))
-        rows: list[_Row] = []
-        cache: Any = None  # a DynamicCache whose batch rows are `rows`; kept across steps, never rebuilt per step
-        mask = torch.zeros((0, 0), dtype=torch.long)
+        rows: list[_Row] = []  # rows[n] lives in slot n of `slots`
+        slots: _Slots | None = None  # built from the first prefill's cache (its layers' shapes)
         last_logits = torch.zeros((0, 0))
         while waiting or rows:
             if waiting and len(rows) < self.batch_size:
                 admitted = [waiting.pop(0) for _ in range(min(self.batch_size - len(rows), len(waiting)))]
-                new_rows, new_cache, new_mask, new_logits = self._prefill(admitted)
-                cache, mask = _merge(cache, mask, new_cache, new_mask) if rows else (new_cache, new_mask)
+                new_rows, parts, new_logits = self._prefill(admitted)
+                if slots is None:
+                    slots = _Slots(parts[0][0], self.batch_size, self.device)
+                for cache, lengths in parts:
+                    slots.admit(cache, lengths)
                 rows += new_rows
                 last_logits = new_logits if last_logits.numel() == 0 else torch.cat([last_logits, new_logits])
+            assert slots is not None
             tokens = last_logits.argmax(dim=-1).tolist()
-            keep = []
+            finished = []
             for n, (row, token) in enumerate(zip(rows, tokens)):
                 row.generated.append(token)
-                if not self._finished(row, token):
-                    keep.append(n)
-                    continue
-                text = self.backend.tokenizer.decode(row.generated, skip_special_tokens=True)
-                on_done(row.index, cut_at_stops(text, row.until))
-            if len(keep) < len(rows):
-                index = torch.tensor(keep, dtype=torch.long, device=self.device)
-                rows = [rows[n] for n in keep]
-                mask = mask[index.cpu()]
-                tokens = [tokens[n] for n in keep]
-                if rows:
-                    cache.batch_select_indices(index)
-                    mask = _trim_left(cache, mask)
+                if self._finished(row, token):
+                    finished.append(n)
+                    text = self.backend.tokenizer.decode(row.generated, skip_special_tokens=True)
+                    on_done(row.index, cut_at_stops(text, row.until))
+            # Highest slot first: the last slot, which moves into the freed one, is then never finished.
+            for n in reversed(finished):
+                slots.remove(n)
+                rows[n], tokens[n] = rows[-1], tokens[-1]
+                rows.pop()
+                tokens.pop()
             if not rows:
                 last_logits = torch.zeros((0, 0))
-                cache, mask = None, torch.zeros((0, 0), dtype=torch.long)
                 continue
-            last_logits, cache, mask = self._step(rows, tokens, cache, mask)
+            last_logits = self._step(rows, tokens, slots)
 
     # -- pieces -----------------------------------------------------------------------------------------
     def _finished(self, row: _Row, token: int) -> bool:
@@ -110,12 +119,26 @@ class ContinuousGreedyDecoder:
         text = self.backend.tokenizer.decode(row.generated, skip_special_tokens=False)
         return any(s and s in text for s in row.until)
 
-    def _prefill(self, admitted: list[tuple[int, list[int], GenerateUntil]]) -> tuple[list[_Row], Any, Any, Any]:
+    def _prefill(self, admitted: list[tuple[int, list[int], GenerateUntil]]) -> tuple[list[_Row], list[Any], Any]:
+        """Run the admitted prompts; returns their rows, their (cache, prompt lengths) parts (each
+        cache row left-padded to its batch's width) and their last logits."""
         torch = self.torch
         contexts = []
         for _, ids, request in admitted:
             max_ctx = self.backend.max_length - request.max_gen_toks
             contexts.append(ids[-max_ctx:] if max_ctx > 0 else ids)
+        rows = [_Row(index, request, stop_strings(self.backend, request), len(ids))
+                for (index, _, request), ids in zip(admitted, contexts)]
+        if len(contexts) == 1 or min(len(c) for c in contexts) >= SOLO_PREFILL:
+            # One prompt per pass, unpadded: no mask, so attention takes its fast causal kernel,
+            # and long prompts fill the matrix products well on their own.
+            parts, logits = [], []
+            for ids in contexts:
+                with torch.inference_mode():
+                    out = self.model(torch.tensor([ids], device=self.device), use_cache=True, logits_to_keep=1)
+                parts.append((_cache_of(out), [len(ids)]))
+                logits.append(out.logits[:, -1].float())
+            return rows, parts, torch.cat(logits)
         width = max(len(c) for c in contexts)
         pad = self.backend.tokenizer.pad_token_id
         input_ids = torch.full((len(contexts), width), pad, dtype=torch.long)
@@ -128,22 +151,19 @@ class ContinuousGreedyDecoder:
         with torch.inference_mode():
             out = self.model(input_ids.to(self.device), attention_mask=mask.to(self.device),
                              position_ids=positions.to(self.device), use_cache=True, logits_to_keep=1)
-        rows = [_Row(index, request, stop_strings(self.backend, request), len(ids))
-                for (index, _, request), ids in zip(admitted, contexts)]
-        return rows, _cache_of(out), mask, out.logits[:, -1].float()
+        return rows, [(_cache_of(out), [len(c) for c in contexts])], out.logits[:, -1].float()
 
-    def _step(self, rows: list[_Row], tokens: list[int], cache: Any, mask: Any) -> tuple[Any, Any, Any]:
+    def _step(self, rows: list[_Row], tokens: list[int], slots: _Slots) -> Any:
         torch = self.torch
-        mask = torch.cat([mask, torch.ones((len(rows), 1), dtype=torch.long)], dim=1)
+        cache, mask = slots.before_step()
         positions = torch.tensor([[row.position] for row in rows], dtype=torch.long)
         for row in rows:
             row.position += 1
         with torch.inference_mode():
-            out = self.model(torch.tensor([[t] for t in tokens], device=self.device),
-                             attention_mask=mask.to(self.device), position_ids=positions.to(self.device),
-                             use_cache=True, **{self.cache_arg: cache})
-        # The cache object grows in place (one column per step); it is only copied when rows join.
-        return out.logits[:, -1].float(), cache, mask
+            out = self.model(torch.tensor([[t] for t in tokens], device=self.device), attention_mask=mask,
+                             position_ids=positions.to(self.device), use_cache=True, **{self.cache_arg: cache})
+        slots.after_step()
+        return out.logits[:, -1].float()
 
 
 def _cache_of(output: Any) -> Any:
@@ -151,31 +171,141 @@ def _cache_of(output: Any) -> Any:
     return cache if cache is not None else output.past_key_values
 
 
-def _merge(cache: Any, mask: Any, new_cache: Any, new_mask: Any) -> tuple[Any, Any]:
-    """Stack two batches of cached rows, left-padding the shorter side (masked) to one width."""
-    import torch
-    import torch.nn.functional as F
-    from transformers import DynamicCache
+class _Slots:
+    """Key/value buffers for up to ``size`` rows that decode side by side.
 
-    old_w, new_w = mask.shape[1], new_mask.shape[1]
-    width = max(old_w, new_w)
+    Every row ends at column ``end`` (shorter ones are left-padded and masked), so one step
+    appends one column for all rows. Rows ``0..n-1`` are live; a finished row's slot takes the
+    last live row (one row copied, not the whole cache), an admitted prompt is copied into slot
+    ``n``. Attention reads only columns ``lo..end``, where ``lo`` is the first column a live row
+    uses. The buffers hold only finite values (zeros, or keys of earlier rows), which masked
+    attention weighs exactly zero.
+    """
 
-    def pad(kv: Any, w: int) -> Any:
-        return F.pad(kv, (0, 0, width - w, 0)) if w < width else kv
+    def __init__(self, like: Any, size: int, device: Any):
+        from transformers import DynamicCache
 
-    merged = [(torch.cat([pad(old.keys, old_w), pad(new.keys, new_w)]),
-               torch.cat([pad(old.values, old_w), pad(new.values, new_w)]))
-              for old, new in zip(cache.layers, new_cache.layers)]
-    merged_mask = torch.cat([F.pad(mask, (width - old_w, 0)), F.pad(new_mask, (width - new_w, 0))])
-    return DynamicCache(ddp_cache_data=merged), merged_mask
+        self.size, self.device = size, device
+        self.n = self.lo = self.end = 0
+        self.start: list[int] = [0] * size
+        self.shapes = [(layer.keys.shape[1], layer.keys.shape[3], layer.keys.dtype) for layer in like.layers]
+        self.keys: list[torch.Tensor] = []
+        self.values: list[torch.Tensor] = []
+        self.mask = torch.zeros((size, 0), dtype=torch.long, device=device)
+        self._allocate(SPARE_COLUMNS)
+        self.layers = [_SlotLayer(self, i) for i in range(len(self.shapes))]
+        self.cache = DynamicCache(ddp_cache_data=[(k, v) for k, v in zip(self.keys, self.values)])
+        self.cache.layers = self.layers
+
+    @property
+    def capacity(self) -> int:
+        return self.mask.shape[1]
+
+    def admit(self, cache: Any, lengths: list[int]) -> None:
+        """Copy prefilled rows (each left-padded to the batch's width) into the next free slots."""
+        width = cache.layers[0].keys.shape[2]
+        longest = max(lengths)
+        if longest > self.end:  # shift live rows right so that the new prompt fits before `end`
+            self._shift(longest - self.end)
+        for row, length in enumerate(lengths):
+            slot, begin = self.n, self.end - length
+            for layer, keys, values in zip(cache.layers, self.keys, self.values):
+                keys[slot, :, begin: self.end] = layer.keys[row, :, width - length:]
+                values[slot, :, begin: self.end] = layer.values[row, :, width - length:]
+            self.mask[slot] = 0
+            self.mask[slot, begin: self.end] = 1
+            self.start[slot] = begin
+            self.n += 1
+        self.lo = min(self.start[: self.n])
+
+    def remove(self, slot: int) -> None:
+        last = self.n - 1
+        if slot != last:
+            for keys, values in zip(self.keys, self.values):
+                keys[slot, :, self.lo: self.end] = keys[last, :, self.lo: self.end]
+                values[slot, :, self.lo: self.end] = values[last, :, self.lo: self.end]
+            self.mask[slot] = self.mask[last]
+            self.start[slot] = self.start[last]
+        self.n -= 1
+        self.lo = min(self.start[: self.n]) if self.n else self.end
+
+    def before_step(self) -> tuple[Any, torch.Tensor]:
+        """The cache (views over the live rows and columns) and mask for one more column."""
+        if self.end == self.capacity:
+            self._compact()
+        self.mask[: self.n, self.end] = 1
+        for layer in self.layers:
+            layer.point()
+        return self.cache, self.mask[: self.n, self.lo: self.end + 1]
+
+    def after_step(self) -> None:
+        self.end += 1
+
+    # -- room -----------------------------------------------------------------------------------------
+    def _shift(self, by: int) -> None:
+        if self.end + by + 1 > self.capacity:
+            self._allocate(max(2 * self.capacity, self.end + by + SPARE_COLUMNS))
+        if self.n:
+            for keys, values in zip(self.keys, self.values):
+                keys[: self.n, :, self.lo + by: self.end + by] = keys[: self.n, :, self.lo: self.end].clone()
+                values[: self.n, :, self.lo + by: self.end + by] = values[: self.n, :, self.lo: self.end].clone()
+            self.mask[: self.n, self.lo + by: self.end + by] = self.mask[: self.n, self.lo: self.end].clone()
+            self.mask[: self.n, self.lo: self.lo + by] = 0
+        self.start = [s + by for s in self.start]
+        self.lo += by
+        self.end += by
+
+    def _compact(self) -> None:
+        """Move the live columns to the left edge, or grow the buffers if there is no dead column."""
+        if self.lo == 0:
+            self._allocate(max(2 * self.capacity, self.end + SPARE_COLUMNS, 1))
+            return
+        used = self.end - self.lo
+        for keys, values in zip(self.keys, self.values):
+            keys[: self.n, :, :used] = keys[: self.n, :, self.lo: self.end].clone()
+            values[: self.n, :, :used] = values[: self.n, :, self.lo: self.end].clone()
+        self.mask[:, :used] = self.mask[:, self.lo: self.end].clone()
+        self.mask[:, used:] = 0
+        self.start = [s - self.lo for s in self.start]
+        self.end, self.lo = used, 0
+
+    def _allocate(self, capacity: int) -> None:
+        """Buffers of ``capacity`` columns holding the current contents."""
+        old = self.capacity
+        keys, values = [], []
+        for n, (heads, dim, dtype) in enumerate(self.shapes):
+            pair = []
+            for kind in (self.keys, self.values):
+                buffer = torch.zeros((self.size, heads, capacity, dim), dtype=dtype, device=self.device)
+                if kind:
+                    buffer[:, :, :old] = kind[n]
+                pair.append(buffer)
+            keys.append(pair[0])
+            values.append(pair[1])
+        mask = torch.zeros((self.size, capacity), dtype=torch.long, device=self.device)
+        mask[:, :old] = self.mask
+        self.keys, self.values, self.mask = keys, values, mask
 
 
-def _trim_left(cache: Any, mask: Any) -> Any:
-    """Drop leading cache columns that no remaining row attends to (left by rows that finished)."""
-    used = mask.any(dim=0).nonzero()
-    start = int(used[0]) if len(used) else 0
-    if start == 0:
-        return mask
-    for layer in cache.layers:
-        layer.keys, layer.values = layer.keys[:, :, start:], layer.values[:, :, start:]
-    return mask[:, start:]
+class _SlotLayer(DynamicLayer):
+    """One layer's view of :class:`_Slots`: a decoding step writes its column in place, instead
+    of transformers' DynamicLayer copying the whole cache (``torch.cat``) at every step."""
+
+    def __init__(self, slots: _Slots, index: int):
+        super().__init__()
+        self.slots, self.index = slots, index
+        self.is_initialized = True
+
+    def point(self) -> None:
+        s = self.slots
+        self.keys = s.keys[self.index][: s.n, :, s.lo: s.end]
+        self.values = s.values[self.index][: s.n, :, s.lo: s.end]
+
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any,
+               **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        s = self.slots
+        keys, values = s.keys[self.index], s.values[self.index]
+        keys[: s.n, :, s.end] = key_states[:, :, -1]
+        values[: s.n, :, s.end] = value_states[:, :, -1]
+        self.keys, self.values = keys[: s.n, :, s.lo: s.end + 1], values[: s.n, :, s.lo: s.end + 1]
+        return self.keys, self.values

@@ -80,7 +80,7 @@ class HFBackend:
         long = sorted(set(range(len(pairs))) - set(fits))
         if long:
             self._score_token_pairs([pairs[i] for i in long], lambda idx, out: report([long[j] for j in idx], out))
-        PrefixScorer(self.model, self.batch_size).score(
+        PrefixScorer(self.model, self.batch_size, self.max_length).score(
             [pairs[i] for i in fits], lambda idx, out: report([fits[j] for j in idx], out))
 
     def loglikelihood_rolling(self, requests: Sequence[LoglikelihoodRolling], on_batch: OnBatch) -> None:

@@ -53,3 +53,17 @@ def test_continuous_equals_one_at_a_time(model_and_tokenizer: tuple[Any, Any], m
     continuous = collect_responses(backend.generate_until, mixed_requests)
     assert continuous == one_by_one
     assert len({len(t) for t in one_by_one}) > 2  # rows really stopped at different points
+
+
+@pytest.mark.parametrize(("solo_prefill", "spare_columns"), [(0, 1), (10_000, 0)])
+def test_prefill_and_cache_growth_variants(model_and_tokenizer: tuple[Any, Any], mixed_requests: list[GenerateUntil],
+                                           one_by_one: list[str], monkeypatch: pytest.MonkeyPatch,
+                                           solo_prefill: int, spare_columns: int) -> None:
+    """Prompts prefilled one per pass or padded together, and cache slots with no spare column
+    (every step compacts or grows them) or one: the same texts."""
+    from evalkit.engine import decode
+
+    monkeypatch.setattr(decode, "SOLO_PREFILL", solo_prefill)
+    monkeypatch.setattr(decode, "SPARE_COLUMNS", spare_columns)
+    backend = HFBackend(*model_and_tokenizer, batch_size=4, continuous_decoding=True)
+    assert collect_responses(backend.generate_until, mixed_requests) == one_by_one

@@ -10,8 +10,9 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from evalkit.engine.hf import HFBackend
-from evalkit.engine.prefix import MIN_SHARED, cluster_questions, group_questions
+from evalkit.engine.prefix import MIN_SHARED, PrefixScorer, Question, _pack, cluster_questions, group_questions
 from evalkit.engine.requests import Loglikelihood
+from evalkit.engine.windows import encode_pair
 from tests.conftest import collect_responses
 
 FEWSHOT = "".join(f"Question {i}: what is {i} plus {i}?\nA. {i}\nB. {2 * i}\nC. {3 * i}\nD. 0\nAnswer: B\n\n"
@@ -47,7 +48,15 @@ def boundary_merges() -> list[Loglikelihood]:
             Loglikelihood(FEWSHOT + "Answer:", " B")]
 
 
-@pytest.mark.parametrize("make", [mmlu_like, hellaswag_like, boundary_merges])
+def fewshot_long_answers() -> list[Loglikelihood]:
+    # A shared few-shot block (prefix cache) under questions whose choices are several tokens
+    # long, some sharing leading tokens and some of one token: cache, tree mask and padding together.
+    questions = [f"Question: describe the number {n}.\nAnswer:" for n in (3, 14, 159)]
+    answers = [" It is odd and small.", " It is odd.", " even", " It is a prime number, larger than ten.", " ?"]
+    return [Loglikelihood(FEWSHOT + q, a) for q in questions for a in answers]
+
+
+@pytest.mark.parametrize("make", [mmlu_like, hellaswag_like, boundary_merges, fewshot_long_answers])
 @pytest.mark.parametrize("batch_size", [1, 3, 16])
 def test_prefix_path_equals_plain_path(model_and_tokenizer: tuple[Any, Any], make: Any, batch_size: int) -> None:
     model, tokenizer = model_and_tokenizer
@@ -58,6 +67,31 @@ def test_prefix_path_equals_plain_path(model_and_tokenizer: tuple[Any, Any], mak
                                requests)
     assert max(abs(a[0] - b[0]) for a, b in zip(plain, shared)) <= 1e-4
     assert [a[1] for a in plain] == [b[1] for b in shared]
+
+
+@pytest.mark.parametrize("max_row", [1, 12])
+def test_questions_split_over_rows_score_the_same(model_and_tokenizer: tuple[Any, Any], max_row: int) -> None:
+    """A question whose packed row would pass ``max_row`` tokens is spread over several rows
+    (at least one choice each), with the same results."""
+    model, tokenizer = model_and_tokenizer
+    requests = hellaswag_like() + fewshot_long_answers()
+    backend = HFBackend(model, tokenizer, batch_size=4, prefix_cache=False)
+    plain = collect_responses(backend.loglikelihood, requests)
+    pairs = [encode_pair(backend.encode, r.context, r.continuation) for r in requests]
+    rows = [row for q in group_questions(pairs) for row in _pack(q, 0, max_row)]
+    assert len(rows) > len(group_questions(pairs))  # really split
+    shared: dict[int, tuple[float, bool]] = {}
+    PrefixScorer(model, 4, max_row).score(pairs, lambda idx, out: shared.update(zip(idx, out)))
+    assert max(abs(a[0] - shared[i][0]) for i, a in enumerate(plain)) <= 1e-4
+    assert [a[1] for a in plain] == [shared[i][1] for i in range(len(plain))]
+
+
+def test_packed_row_layout() -> None:
+    """Choices follow the context side by side; each is read where its own sequence would be."""
+    row = _pack(Question([7, 8, 9], [(0, [1]), (1, [2, 3, 4]), (2, [5, 6])]), 1, 100)[0]
+    assert row.tokens == [8, 9, 2, 3, 5] and row.segments == [(2, 4), (4, 5)]
+    # (position whose logits predict the token, token, request)
+    assert row.reads() == [(1, 1, 0), (1, 2, 1), (2, 3, 1), (3, 4, 1), (1, 5, 2), (4, 6, 2)]
 
 
 def test_fewshot_block_is_shared_once_per_cluster(model_and_tokenizer: tuple[Any, Any]) -> None:

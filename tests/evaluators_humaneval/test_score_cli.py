@@ -62,7 +62,7 @@ def test_output_flag_and_default_k(tmp_path: Path, problems: list[dict[str, Any]
     ("", "no predictions"),
     ('{"task_id": "HumanEval/0", "completion": "x"}\nnot json\n', "preds.jsonl:2: not a JSON object"),
     ('{"task_id": "HumanEval/0"}\n', "preds.jsonl:1: expected an object with task_id and completion"),
-    ('["HumanEval/0", "x"]\n', "preds.jsonl:1: expected an object"),
+    ('["HumanEval/0", "x"]\n', "preds.jsonl:1: expected a JSON object, got list"),
     ('{"task_id": "HumanEval/999", "completion": "x"}\n', "unknown task_id 'HumanEval/999'"),
     ('{"task_id": "HumanEval/0", "completion": 3}\n', "preds.jsonl:1: expected"),
 ])
