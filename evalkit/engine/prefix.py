@@ -169,7 +169,8 @@ class PrefixScorer:
         A context token sees the prefix and the context before it; a choice token sees the prefix,
         the whole context and its own choice's earlier tokens, never another choice. Positions
         restart after the context for every choice, so each choice sits exactly where it would in
-        its own sequence. Padding sees only the prefix and earlier padding (never an empty row).
+        its own sequence. Padding sees the prefix, the context and earlier padding: no mask row is
+        empty, so no softmax over nothing produces NaN.
         """
         torch = self.torch
         segment = torch.full((len(rows), width), -1, dtype=torch.long)  # 0 context, j choice j, -1 padding
