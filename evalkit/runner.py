@@ -271,6 +271,7 @@ def _chat_formatter(ref: ModelRef) -> Any:
 
         return single_turn
     tokenizer_holder: list[Any] = []
+    warned: list[bool] = []  # the system-turn warning is given once per run
 
     def format_chat(messages: list[dict[str, str]]) -> str:
         if not tokenizer_holder:
@@ -281,7 +282,24 @@ def _chat_formatter(ref: ModelRef) -> Any:
         tokenizer = tokenizer_holder[0]
         if not tokenizer.chat_template:
             raise UserError(f"model {ref.name}: its tokenizer has no chat template (unset apply_chat_template)")
-        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        from jinja2.exceptions import TemplateError
+
+        try:
+            return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        except TemplateError as exc:
+            if not any(m["role"] == "system" for m in messages):
+                raise UserError(f"model {ref.name}: its chat template failed: {exc}") from None
+            # As lm-eval does: a template that rejects a system turn (older Gemma ones) gets the
+            # chat without it, said once, since the prompts then lack the instruction.
+            if not warned:
+                warned.append(True)
+                print(f"warning: model {ref.name}: its chat template rejects a system turn ({exc}); "
+                      "the system turn is dropped, as lm-eval does", file=sys.stderr)
+            try:
+                return tokenizer.apply_chat_template([m for m in messages if m["role"] != "system"], tokenize=False,
+                                                     add_generation_prompt=True)
+            except TemplateError as again:
+                raise UserError(f"model {ref.name}: its chat template failed: {again}") from None
 
     return format_chat
 
