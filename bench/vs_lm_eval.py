@@ -42,7 +42,7 @@ def run_lm_eval(model_dir: Path, tasks_dir: Path, task: str, batch_size: int, nu
                 out: Path) -> float:
     """lm-eval in its own process, as a user runs it; its samples go to ``out`` as JSON."""
     start = time.perf_counter()
-    subprocess.run([sys.executable, __file__, "--lm-eval-child", json.dumps(
+    subprocess.run([sys.executable, str(Path(__file__).resolve()), "--lm-eval-child", json.dumps(
         {"model": str(model_dir), "tasks": str(tasks_dir), "task": task, "batch_size": batch_size,
          "num_fewshot": num_fewshot, "out": str(out)})], cwd=REPO, check=True)
     return time.perf_counter() - start
@@ -151,14 +151,17 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, default=None,
                         help="keep both sides' samples, slices and task files in DIR/TASK (default: a temp folder)")
     args = parser.parse_args()
+    tasks = ["mmlu", "hellaswag", "gsm8k"] if args.task == "all" else [args.task]
+    if args.keep and any((args.keep / task).exists() for task in tasks):
+        parser.error(f"--keep {args.keep}: already holds a result folder for {', '.join(tasks)}; choose a new folder")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from evalkit.models import resolve_model
 
     model_dir = resolve_model(args.model).path
     assert model_dir is not None
-    for task in ["mmlu", "hellaswag", "gsm8k"] if args.task == "all" else [args.task]:
+    for task in tasks:
         if args.keep:
-            (args.keep / task).mkdir(parents=True, exist_ok=False)
+            (args.keep / task).mkdir(parents=True)
             bench(task, args, model_dir, (args.keep / task).resolve())
             continue
         with tempfile.TemporaryDirectory() as tmp:
