@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from transformers.cache_utils import DynamicLayer
+from transformers.cache_utils import DynamicCache, DynamicLayer
 
 from evalkit.engine.generation import cut_at_stops, stop_strings
 from evalkit.engine.requests import GenerateUntil
@@ -60,9 +60,6 @@ class ContinuousGreedyDecoder:
     def __init__(self, backend: Any):
         import inspect
 
-        import torch
-
-        self.torch = torch
         self.backend = backend
         self.model = backend.model
         self.device = backend.device
@@ -76,7 +73,6 @@ class ContinuousGreedyDecoder:
 
     def run(self, items: Sequence[tuple[int, list[int], GenerateUntil]], on_done: Callable[[int, str], None]) -> None:
         """Decode every (request index, context ids, request) and report each text as it finishes."""
-        torch = self.torch
         # Longest prompts first: they are the slowest to prefill and fix the cache width early.
         waiting = sorted(items, key=lambda item: -len(item[1]))
         rows: list[_Row] = []  # rows[n] lives in slot n of `slots`
@@ -122,7 +118,6 @@ class ContinuousGreedyDecoder:
     def _prefill(self, admitted: list[tuple[int, list[int], GenerateUntil]]) -> tuple[list[_Row], list[Any], Any]:
         """Run the admitted prompts; returns their rows, their (cache, prompt lengths) parts (each
         cache row left-padded to its batch's width) and their last logits."""
-        torch = self.torch
         contexts = []
         for _, ids, request in admitted:
             max_ctx = self.backend.max_length - request.max_gen_toks
@@ -154,7 +149,6 @@ class ContinuousGreedyDecoder:
         return rows, [(_cache_of(out), [len(c) for c in contexts])], out.logits[:, -1].float()
 
     def _step(self, rows: list[_Row], tokens: list[int], slots: _Slots) -> Any:
-        torch = self.torch
         cache, mask = slots.before_step()
         positions = torch.tensor([[row.position] for row in rows], dtype=torch.long)
         for row in rows:
@@ -183,8 +177,6 @@ class _Slots:
     """
 
     def __init__(self, like: Any, size: int, device: Any):
-        from transformers import DynamicCache
-
         self.size, self.device = size, device
         self.n = self.lo = self.end = 0
         self.start: list[int] = [0] * size
