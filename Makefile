@@ -38,6 +38,7 @@ sysdeps:
 
 lint: $(STAMP)
 	$(BIN)/ruff check evalkit evaluators harness leaderboard tests bench
+	$(BIN)/mypy evalkit evaluators harness leaderboard
 
 clean:
 	rm -rf $(VENV) runs

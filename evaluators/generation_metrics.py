@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from evalkit.evaluators._text_metrics_common import TextMetricSettings, TextMetricsEvaluator
 from pydantic import Field
 
 from evalkit.engine.requests import GenerateUntil, Request, Sampling
 from evalkit.errors import UserError
 from evalkit.evaluator import register_evaluator
+from evalkit.evaluators._text_metrics_common import TextMetricSettings, TextMetricsEvaluator
 
 
 class GenerationMetricsSettings(TextMetricSettings):

@@ -24,12 +24,12 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
-from evalkit.evaluators._fewshot import FewshotSettings, PromptBuilder, RandomSampler, load_split
 from pydantic import Field
 
 from evalkit.data import load_records
 from evalkit.engine.requests import GenerateUntil, Request, Sampling
 from evalkit.evaluator import DatasetSpec, Evaluator, ItemScore, TaskContext, register_evaluator
+from evalkit.evaluators._fewshot import FewshotSettings, PromptBuilder, RandomSampler, load_split
 
 #: (filter name, regex, group_select), in lm-eval's order.
 FILTERS = (

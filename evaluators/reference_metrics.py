@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from evalkit.evaluators._text_metrics_common import TextMetricSettings, TextMetricsEvaluator
 from pydantic import Field
 
 from evalkit.engine.requests import Request
 from evalkit.evaluator import register_evaluator
+from evalkit.evaluators._text_metrics_common import TextMetricSettings, TextMetricsEvaluator
 
 
 class ReferenceMetricsSettings(TextMetricSettings):

@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from evalkit.evaluators import gsm8k, hellaswag, mmlu
-from evalkit.evaluators._fewshot import FewshotSettings, PromptBuilder, RandomSampler
 
 from evalkit.errors import ConfigError, UserError
 from evalkit.evaluator import DatasetSpec, GenerationSettings, ItemScore, TaskContext
+from evalkit.evaluators import gsm8k, hellaswag, mmlu
+from evalkit.evaluators._fewshot import FewshotSettings, PromptBuilder, RandomSampler
 from evalkit.suites.loader import load_suite
 from tests.conftest import REPO, SHARED_DATA, run_cli, write_jsonl
 from tests.evaluators.lm_eval_tasks import lm_eval_tasks_dir
@@ -214,8 +214,9 @@ def test_random_sampler_replays_lm_evals_default_sampler(exclude: bool) -> None:
 
 
 def test_first_n_sampler_is_lm_evals() -> None:
-    from evalkit.evaluators._fewshot import FirstNSampler
     from lm_eval.api.samplers import FirstNSampler as LmEvalFirstN
+
+    from evalkit.evaluators._fewshot import FirstNSampler
 
     pool = [{"i": i % 6} for i in range(8)]  # with duplicates, which lm-eval drops too
     for doc in (pool[0], pool[3], {"i": 99}):

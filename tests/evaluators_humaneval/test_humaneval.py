@@ -103,8 +103,9 @@ def test_requests_follow_lm_eval_humaneval_yaml(problems: list[dict[str, Any]]) 
 
 
 def test_instruct_text_and_prefix_are_lm_eval_templates(problems: list[dict[str, Any]]) -> None:
-    from evalkit.evaluators.humaneval import instruct_prefix, instruct_text
     from lm_eval.utils import apply_template
+
+    from evalkit.evaluators.humaneval import instruct_prefix, instruct_text
 
     config = lm_eval_config("humaneval_instruct.yaml")
     for doc in problems[:5]:
@@ -201,6 +202,7 @@ def test_bad_settings_fail_when_the_suite_loads(settings: dict[str, Any], messag
 # -- pass@k -----------------------------------------------------------------------------------------
 def test_pass_at_k_is_the_unbiased_estimator() -> None:
     import numpy as np
+
     from evalkit.evaluators._code_exec import pass_at_k
 
     for n in range(1, 9):
