@@ -49,9 +49,9 @@ Residual risks, honestly
   guarantees that hold are about the host.
 """
 
+from evalkit.sandbox.executor import run_program, run_programs
 from evalkit.sandbox.isolation import bwrap_status, choose_isolation
-from evalkit.sandbox.model import ExecResult, Isolation, Verdict
-from evalkit.sandbox.runner import run_program, run_programs
+from evalkit.sandbox.types import ExecResult, Isolation, Verdict
 
 __all__ = ["ExecResult", "Isolation", "Verdict", "bwrap_status", "choose_isolation", "run_program",
            "run_programs"]

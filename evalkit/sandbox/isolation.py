@@ -8,7 +8,7 @@ from typing import Literal
 
 from evalkit.errors import UserError
 from evalkit.sandbox.bwrap import find_bwrap
-from evalkit.sandbox.model import Isolation, Verdict
+from evalkit.sandbox.types import Isolation, Verdict
 
 WEAKER_WARNING = ("evalkit sandbox: bubblewrap is unusable here ({reason}); model-written programs run with "
                   "resource limits{uid} but without namespaces: they can see the host's files and network. "
@@ -32,7 +32,7 @@ def bwrap_status() -> tuple[bool, str]:
             if find_bwrap() is None:
                 _probe_result = (False, "bwrap is not installed")
             else:
-                from evalkit.sandbox.runner import run_program  # runner imports this module's neighbours
+                from evalkit.sandbox.executor import run_program  # executor imports this module's neighbours
 
                 result = run_program(_PROBE, isolation=Isolation.BWRAP, timeout_s=30)
                 _probe_result = ((True, "") if result.verdict is Verdict.PASSED

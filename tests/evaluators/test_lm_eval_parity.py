@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
+from evalkit.parity.lm_eval_tasks import MMLU_SUBJECTS
 from tests.evaluators.conftest import CHAT_LIMIT, ParityRun
-from tests.evaluators.lm_eval_tasks import MMLU_SUBJECTS
 
 LL_TOLERANCE = 1e-4
 

@@ -22,8 +22,8 @@ from evalkit.sandbox import (
     run_program,
     run_programs,
 )
+from evalkit.sandbox import executor as executor_module
 from evalkit.sandbox import isolation as isolation_module
-from evalkit.sandbox import runner as runner_module
 from evalkit.sandbox.capture import CappedBuffer
 from evalkit.sandbox.interpreter import Interpreter, hidden_roots
 
@@ -249,7 +249,7 @@ def test_one_harness_failure_does_not_break_the_batch() -> None:
 def test_a_sandbox_that_cannot_start_is_a_harness_error(isolation: Isolation,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     broken = Interpreter(path="/nonexistent/python3", prefix="/usr", version="3.11")
-    monkeypatch.setattr(runner_module, "find_interpreter", lambda switch: broken)
+    monkeypatch.setattr(executor_module, "find_interpreter", lambda switch: broken)
     result = run(program("return x + 1"), isolation)
     assert (result.verdict, result.passed) == (Verdict.ERROR, False), result.detail
     assert "start" in result.detail
@@ -265,7 +265,7 @@ def test_invalid_options_raise() -> None:
 
 
 def test_no_work_directory_is_left_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(runner_module.tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(executor_module.tempfile, "tempdir", str(tmp_path))
     locked = "import os\nos.makedirs('a/b')\nos.chmod('a', 0)\nassert candidate(1) == 2"
     result = run(program("return x + 1", locked), Isolation.RLIMITS)
     assert result.verdict is Verdict.PASSED, result.stderr

@@ -16,8 +16,8 @@ import yaml
 from evalkit.engine.requests import GenerateUntil
 from evalkit.errors import UserError
 from evalkit.evaluator import DatasetSpec, GenerationSettings, TaskContext, evaluator_registry
+from evalkit.parity.lm_eval_humaneval import lm_eval_humaneval_dir
 from tests.conftest import REPO, SHARED_DATA, write_jsonl
-from tests.evaluators_humaneval.lm_eval_humaneval import lm_eval_humaneval_dir
 
 
 def make(settings: dict[str, Any] | None = None, generation: GenerationSettings | None = None,

@@ -40,8 +40,8 @@ from evalkit.sandbox.bwrap import WORKDIR, bwrap_argv, find_bwrap, sandbox_env
 from evalkit.sandbox.capture import CappedBuffer
 from evalkit.sandbox.interpreter import find_interpreter
 from evalkit.sandbox.limits import Limits
-from evalkit.sandbox.model import ExecResult, Isolation, Verdict
 from evalkit.sandbox.outcome import decide
+from evalkit.sandbox.types import ExecResult, Isolation, Verdict
 
 STATUS_CAP = 4096  # S, a few T<reason> lines and P<nonce>: anything longer is garbage anyway
 DRAIN_S = 1.0  # after the kill, how long the pipes may take to close (only an escaped process holds them)
