@@ -40,7 +40,8 @@ Residual risks, honestly
   read its files, ``/proc/<pid>/environ`` of its processes, signal them, and a ``setsid`` daemon
   escapes the process-group kill. Use bwrap (which needs no root) or run the harness as root.
 * Under rlimits without root (or where ``unshare`` fails) the network is open, and a program may
-  fill the disk 16 MiB per file until its timeout. bwrap has neither problem (an empty network namespace; tmpfs capped at 64 MiB).
+  fill the disk 16 MiB per file until its timeout. bwrap has neither problem (an empty network
+  namespace; tmpfs capped at 64 MiB).
 * If the harness itself is killed, bwrap sandboxes die with it (``--die-with-parent``); under
   rlimits a busy program stops at its CPU limit, a sleeping one lingers.
 * No seccomp filter: the kernel's whole syscall surface is reachable from inside the namespaces.

@@ -23,8 +23,8 @@ CHOICES = ("auto", "bwrap", "rlimits", "none")
 REFUSAL = ("evalkit sandbox: bubblewrap cannot run here ({reason}), so model-written code is not run; install it "
            "(apt-get install bubblewrap), or choose isolation: rlimits (--isolation rlimits), accepting that the "
            "code can then read what your user can read and open network connections")
-WEAKER_WARNING = ("evalkit sandbox: isolation rlimits: model-written programs run with resource limits{uid} but "
-                  "without bubblewrap's namespaces: they can read the host's files{net}")
+WEAKER_WARNING = ("evalkit sandbox: isolation rlimits: model-written programs run with resource limits{uid}{net} "
+                  "but without bubblewrap: they can read the host's files{open}")
 
 _PROBE = "def check(candidate):\n    assert candidate(1) == 2\n\ncheck(lambda x: x + 1)\n"
 _probe_lock = threading.Lock()
@@ -87,10 +87,11 @@ def _warn_weaker() -> None:
         _warned = True
         from evalkit.sandbox.identity import can_switch_user
 
+        isolated_net = can_switch_user() and bool(netns_prefix())
         uid = " under a throw-away uid" if can_switch_user() else ""
-        net = (", in an empty network namespace" if can_switch_user() and netns_prefix()
-               else " and open network connections")
-        warnings.warn(WEAKER_WARNING.format(uid=uid, net=net), RuntimeWarning, stacklevel=3)
+        net = " in an empty network namespace" if isolated_net else ""
+        open_ = "" if isolated_net else " and open network connections"
+        warnings.warn(WEAKER_WARNING.format(uid=uid, net=net, open=open_), RuntimeWarning, stacklevel=3)
 
 
 def choose_isolation(requested: Literal["auto", "bwrap", "rlimits", "none"] = "auto",
