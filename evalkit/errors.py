@@ -20,3 +20,11 @@ class ConfigError(UserError):
         self.path, self.line, self.column, self.field, self.message = path, line, column, field, message
         where = path if line is None else f"{path}:{line}:{column or 1}"
         super().__init__(f"{where}: {field}: {message}" if field else f"{where}: {message}")
+
+
+class UnavailableError(UserError):
+    """This machine lacks something a task needs (a system package such as bubblewrap).
+
+    The message is one line that names the fix. ``evalkit run`` skips such a task with that line
+    and runs the others; anywhere else it is an ordinary :class:`UserError`.
+    """

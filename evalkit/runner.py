@@ -22,7 +22,7 @@ from typing import Any
 from evalkit import __version__
 from evalkit.engine.cached import RunStats, run_requests
 from evalkit.engine.requests import Request
-from evalkit.errors import UserError
+from evalkit.errors import UnavailableError, UserError
 from evalkit.evaluator import Aggregate, Evaluator, ItemScore, TaskContext
 from evalkit.models.resolve import ModelRef, resolve_model
 from evalkit.progress import progress_bar
@@ -62,6 +62,7 @@ class RunOutcome:
     results: dict[str, dict[str, dict[str, Aggregate]]]
     stats: RunStats
     timing: dict[str, float] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)  # task -> why this machine cannot run it
 
 
 def run_suite(suite: Suite, opts: RunOptions) -> RunOutcome:
@@ -82,7 +83,15 @@ def run_suite(suite: Suite, opts: RunOptions) -> RunOutcome:
     device = _device_name(opts.device) if needs_model or ref else "cpu"
     format_chat = _chat_formatter(ref) if ref is not None else None
 
-    prepared = [_prepare(t, suite, opts, seed, device, format_chat) for t in progress_bar(tasks, "loading data")]
+    prepared, skipped = [], {}
+    for t in progress_bar(tasks, "loading data"):
+        try:
+            prepared.append(_prepare(t, suite, opts, seed, device, format_chat))
+        except UnavailableError as exc:  # this machine lacks what the task needs (bwrap): run the others
+            skipped[t.name] = str(exc)
+            print(f"skipped task {t.name}: {exc}", file=sys.stderr)
+    if not prepared and skipped:
+        raise UnavailableError(next(iter(skipped.values())))
     load_s = time.perf_counter() - started
 
     store = Store(opts.store_path)
@@ -110,6 +119,7 @@ def run_suite(suite: Suite, opts: RunOptions) -> RunOutcome:
         store.finish_run(run_id, "failed", {})
         raise
     outcome.timing["load_s"] = load_s
+    outcome.skipped = skipped
     outcome.timing["total_s"] = time.perf_counter() - started
     timing = {**outcome.timing, "requests": vars(outcome.stats)}
     write_json_atomic(out_dir / "results.json", {
@@ -117,7 +127,7 @@ def run_suite(suite: Suite, opts: RunOptions) -> RunOutcome:
         "n-samples": {p.task.name: {"original": p.n_original, "effective": len(p.docs)} for p in prepared},
         "higher_is_better": {p.task.name: p.evaluator.higher_is_better for p in prepared},
         "versions": {p.task.name: p.evaluator.version for p in prepared},
-        "config": config, "timing": timing, "run_id": run_id,
+        "config": config, "timing": timing, "run_id": run_id, "skipped": skipped,
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
     })
     store.finish_run(run_id, "finished", timing)
@@ -333,6 +343,8 @@ def print_summary(outcome: RunOutcome, stream: Any = sys.stdout) -> None:
             for task, by_filter in outcome.results.items()
             for flt, metrics in by_filter.items() for metric, a in metrics.items()]
     print(format_table(rows), file=stream)
+    for task, why in outcome.skipped.items():
+        print(f"skipped task {task}: {why}", file=stream)
     s = outcome.stats
     recomputed = "recomputed nothing" if s.computed == 0 else f"computed {s.computed}"
     print(f"\nrequests: {s.total} distinct, {s.cached} from cache, {recomputed}; "

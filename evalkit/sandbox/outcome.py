@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 
 from evalkit.sandbox.capture import CappedBuffer
-from evalkit.sandbox.model import ExecResult, Verdict
+from evalkit.sandbox.types import ExecResult, Verdict
 
 
 def _signal_name(number: int) -> str:

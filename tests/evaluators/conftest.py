@@ -1,5 +1,6 @@
-"""Fixtures of the benchmark evaluators' tests: a scripted tiny model, and one parity run of
-lm-eval and evalkit on the same model and data slices, shared by the parity tests."""
+"""Fixtures of the evaluators' tests: a scripted tiny model and one parity run of lm-eval and evalkit
+on the same model and data slices (shared by the parity tests); the HumanEval problems and a scripted
+coder model."""
 
 from __future__ import annotations
 
@@ -13,8 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REPO, SHARED_DATA, save_scripted_model
-from tests.evaluators.lm_eval_tasks import (
+from evalkit.parity.lm_eval_tasks import (
     MMLU_SUBJECTS,
     Slices,
     make_slices,
@@ -22,6 +22,7 @@ from tests.evaluators.lm_eval_tasks import (
     write_hellaswag_task,
     write_mmlu_tasks,
 )
+from tests.conftest import REPO, SHARED_DATA, save_scripted_model
 
 # The scripted model's greedy text after ":" (a GSM8K prompt's last token). Every token differs,
 # so each maps to exactly one successor.
@@ -143,3 +144,39 @@ def parity(tmp_path_factory: pytest.TempPathFactory, scripted_model_dir: Path, e
     ek_samples = {p.name[len("samples_"): -len(".jsonl")]: [json.loads(line) for line in p.read_text().splitlines()]
                   for p in out.glob("samples_*.jsonl")}
     return ParityRun(slices, lm_results, lm_samples, ek_results, ek_samples)
+
+
+# -- HumanEval: the problems, and a tiny model that writes one real solution -----------------------
+
+# After a prompt's last token ("\n", every HumanEval prompt ends with it) the scripted model writes
+# these tokens, then EOS: "    return number % 1.0", HumanEval/2's solution (truncate_number).
+SCRIPT_TOKENS = ["\n", "   ", " return", " number", " %", " ", "1", ".", "0"]
+SCRIPTED_COMPLETION = "    return number % 1.0"
+
+
+@pytest.fixture(scope="session")
+def problems() -> list[dict[str, Any]]:
+    from evalkit.parity.lm_eval_humaneval import packaged_problems
+
+    return packaged_problems()
+
+
+@pytest.fixture(scope="session")
+def scripted_coder_dir(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Path:
+    """The tiny random Llama with an untied output layer that makes greedy decoding follow the script.
+
+    A random model repeats one token, so every completion fails and pass@1 agrees trivially. Here
+    the output row of each script token is the input embedding of the token before it (EOS after
+    the last), so on every problem greedy decoding writes ``SCRIPTED_COMPLETION`` and stops: it
+    passes HumanEval/2 and fails the others.
+    """
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    ids = []
+    for piece in SCRIPT_TOKENS:
+        encoded = tokenizer.encode(piece, add_special_tokens=False)
+        assert len(encoded) == 1, (piece, encoded)
+        ids.append(encoded[0])
+    ids.append(tokenizer.eos_token_id)
+    return save_scripted_model(tiny_model_dir, ids, tmp_path_factory.mktemp("scripted-coder"))

@@ -17,9 +17,9 @@ from evalkit.errors import ConfigError, UserError
 from evalkit.evaluator import DatasetSpec, GenerationSettings, ItemScore, TaskContext
 from evalkit.evaluators import gsm8k, hellaswag, mmlu
 from evalkit.evaluators._fewshot import FewshotSettings, PromptBuilder, RandomSampler
+from evalkit.parity.lm_eval_tasks import lm_eval_tasks_dir
 from evalkit.suites.loader import load_suite
 from tests.conftest import REPO, SHARED_DATA, run_cli, write_jsonl
-from tests.evaluators.lm_eval_tasks import lm_eval_tasks_dir
 
 needs_shared_data = pytest.mark.skipif(not (SHARED_DATA / "mmlu" / "data").is_dir(),
                                        reason=f"the shared benchmark data is not at {SHARED_DATA}")

@@ -1,6 +1,6 @@
 """evalkit's mmlu, hellaswag and gsm8k against lm-eval 0.4.13 itself, item by item.
 
-Both harnesses run the same model on the same slices (see conftest.py and lm_eval_tasks.py);
+Both harnesses run the same model on the same slices (see conftest.py and evalkit/parity/lm_eval_tasks.py);
 the expected values are lm-eval's own samples and results from that run. Per item: the request
 arguments (every prompt and continuation, byte for byte), the log-likelihoods (1e-4, float32),
 the greedy flags and the predictions, the generated text and the filtered answers. Per result
@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
+from evalkit.parity.lm_eval_tasks import MMLU_SUBJECTS
 from tests.evaluators.conftest import CHAT_LIMIT, ParityRun
-from tests.evaluators.lm_eval_tasks import MMLU_SUBJECTS
 
 LL_TOLERANCE = 1e-4
 

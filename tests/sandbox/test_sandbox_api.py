@@ -6,13 +6,16 @@ sandbox scores them as a plain interpreter would (and that its assert guard stay
 
 from __future__ import annotations
 
+import os
+import socket
 import textwrap
+import threading
 import warnings
 from pathlib import Path
 
 import pytest
 
-from evalkit.errors import UserError
+from evalkit.errors import UnavailableError, UserError
 from evalkit.sandbox import (
     ExecResult,
     Isolation,
@@ -22,8 +25,8 @@ from evalkit.sandbox import (
     run_program,
     run_programs,
 )
+from evalkit.sandbox import executor as executor_module
 from evalkit.sandbox import isolation as isolation_module
-from evalkit.sandbox import runner as runner_module
 from evalkit.sandbox.capture import CappedBuffer
 from evalkit.sandbox.interpreter import Interpreter, hidden_roots
 
@@ -51,7 +54,7 @@ def run(source: str, isolation: Isolation, **kw: object) -> ExecResult:
 
 
 def test_none_needs_the_explicit_flag() -> None:
-    with pytest.raises(UserError, match="allow_unsandboxed=True"):
+    with pytest.raises(UserError, match="allow_unsandboxed: true"):
         choose_isolation("none")
     assert choose_isolation("none", allow_unsandboxed=True) is Isolation.NONE
 
@@ -67,16 +70,73 @@ def test_auto_prefers_bwrap() -> None:
     assert choose_isolation("bwrap") is Isolation.BWRAP
 
 
-def test_auto_falls_back_to_rlimits_with_one_warning(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(isolation_module, "_probe_result", (False, "bwrap is not installed"))
+MISSING_BWRAP = "/nonexistent/bin/bwrap"
+
+
+@pytest.mark.parametrize("requested", ["auto", "bwrap"])
+def test_refuses_to_run_unisolated_where_bwrap_cannot_run(requested: str) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no silent (or warned) fallback to rlimits
+        with pytest.raises(UnavailableError) as info:
+            choose_isolation(requested, bwrap=MISSING_BWRAP)  # type: ignore[arg-type]
+    line = str(info.value)
+    assert "\n" not in line and f"no bwrap executable at {MISSING_BWRAP}" in line
+    assert "install it (apt-get install bubblewrap)" in line and "--isolation rlimits" in line
+    assert "read what your user can read and open network connections" in line
+    assert bwrap_status(MISSING_BWRAP) == (False, f"no bwrap executable at {MISSING_BWRAP}")
+
+
+def test_rlimits_chosen_explicitly_runs_with_one_warning(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(isolation_module, "_warned", False)
-    with pytest.warns(RuntimeWarning, match="isolation|namespaces"):
-        assert choose_isolation("auto") is Isolation.RLIMITS
+    with pytest.warns(RuntimeWarning, match="isolation rlimits"):
+        assert choose_isolation("rlimits", bwrap=MISSING_BWRAP) is Isolation.RLIMITS
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a second warning would raise here
-        assert choose_isolation("auto") is Isolation.RLIMITS
-    with pytest.raises(UserError, match="bwrap is not installed"):
-        choose_isolation("bwrap")
+        assert choose_isolation("rlimits", bwrap=MISSING_BWRAP) is Isolation.RLIMITS
+    assert run(program("return x + 1"), Isolation.RLIMITS).verdict is Verdict.PASSED
+
+
+class _Listener:
+    """A TCP listener on the loopback of the test's own network namespace; records who connected."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            conn.close()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the network namespace under rlimits needs root")
+def test_rlimits_as_root_has_its_own_network_namespace() -> None:
+    assert isolation_module.netns_prefix(), "unshare --net does not work here"
+    listener = _Listener()
+    try:
+        with socket.create_connection(("127.0.0.1", listener.port), timeout=5):
+            pass  # the listener works from the parent's namespace
+        source = program("return x + 1", f"""
+            import socket
+            try:
+                socket.create_connection(("127.0.0.1", {listener.port}), timeout=2).close()
+                raise SystemExit("reached the parent's loopback")
+            except OSError:
+                pass
+            assert candidate(1) == 2
+            """)
+        result = run(source, Isolation.RLIMITS)
+        assert result.verdict is Verdict.PASSED, (result.detail, result.stdout, result.stderr)
+        assert listener.connections == 1  # only the test's own connection
+    finally:
+        listener.sock.close()
 
 
 # -- verdicts -------------------------------------------------------------------------------------
@@ -249,7 +309,7 @@ def test_one_harness_failure_does_not_break_the_batch() -> None:
 def test_a_sandbox_that_cannot_start_is_a_harness_error(isolation: Isolation,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     broken = Interpreter(path="/nonexistent/python3", prefix="/usr", version="3.11")
-    monkeypatch.setattr(runner_module, "find_interpreter", lambda switch: broken)
+    monkeypatch.setattr(executor_module, "find_interpreter", lambda switch: broken)
     result = run(program("return x + 1"), isolation)
     assert (result.verdict, result.passed) == (Verdict.ERROR, False), result.detail
     assert "start" in result.detail
@@ -265,7 +325,7 @@ def test_invalid_options_raise() -> None:
 
 
 def test_no_work_directory_is_left_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(runner_module.tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(executor_module.tempfile, "tempdir", str(tmp_path))
     locked = "import os\nos.makedirs('a/b')\nos.chmod('a', 0)\nassert candidate(1) == 2"
     result = run(program("return x + 1", locked), Isolation.RLIMITS)
     assert result.verdict is Verdict.PASSED, result.stderr

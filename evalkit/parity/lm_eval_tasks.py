@@ -66,13 +66,13 @@ def make_slices(shared: Path, root: Path, mmlu_rows: int | None = 10, hellaswag_
     mmlu_hub: dict[str, dict[str, Path]] = {}
     for subject in mmlu_subjects or MMLU_SUBJECTS:
         for split, n in (("dev", None), ("test", mmlu_rows)):
-            rows = _read_csv(shared / "mmlu" / "data" / split / f"{subject}_{split}.csv")[:n]
+            csv_rows = _read_csv(shared / "mmlu" / "data" / split / f"{subject}_{split}.csv")[:n]
             out = mmlu_folder / "data" / split / f"{subject}_{split}.csv"
             out.parent.mkdir(parents=True, exist_ok=True)
             with out.open("w", newline="", encoding="utf-8") as fh:
-                csv.writer(fh).writerows(rows)
+                csv.writer(fh).writerows(csv_rows)
             hub_rows = [{"question": r[0], "subject": subject, "choices": r[1:5], "answer": LETTERS.index(r[5])}
-                        for r in rows]
+                        for r in csv_rows]
             mmlu_hub.setdefault(subject, {})[split] = _write_jsonl(root / "mmlu_hub" / f"{subject}_{split}.jsonl",
                                                                     hub_rows)
 

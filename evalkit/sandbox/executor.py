@@ -4,7 +4,8 @@ One run, step by step:
 
 1. Pick the identity: a throw-away uid when the harness is root (see :mod:`.identity`), else the
    harness's own. Pick the interpreter that identity can run (see :mod:`.interpreter`).
-2. Start ``python -I -c <bootstrap>`` -- under bwrap, or directly in a fresh temporary directory --
+2. Start ``python -I -c <bootstrap>`` -- under bwrap, or directly in a fresh temporary directory
+   (under rlimits as root: through ``unshare --net``, which then drops to the throw-away uid) --
    in a new session, with a four-variable environment, and write ``<nonce>\\n<source>`` to its stdin.
 3. Watch stdout, stderr and the status pipe with a selector until the process exits or the
    wall-clock deadline passes. Output is read as it comes and kept only up to the cap, so a flood
@@ -39,9 +40,10 @@ from evalkit.sandbox import identity
 from evalkit.sandbox.bwrap import WORKDIR, bwrap_argv, find_bwrap, sandbox_env
 from evalkit.sandbox.capture import CappedBuffer
 from evalkit.sandbox.interpreter import find_interpreter
+from evalkit.sandbox.isolation import netns_prefix
 from evalkit.sandbox.limits import Limits
-from evalkit.sandbox.model import ExecResult, Isolation, Verdict
 from evalkit.sandbox.outcome import decide
+from evalkit.sandbox.types import ExecResult, Isolation, Verdict
 
 STATUS_CAP = 4096  # S, a few T<reason> lines and P<nonce>: anything longer is garbage anyway
 DRAIN_S = 1.0  # after the kill, how long the pipes may take to close (only an escaped process holds them)
@@ -56,7 +58,7 @@ def bootstrap_source() -> str:
 
 
 def _check_options(*, timeout_s: float, isolation: Isolation | str, memory_mb: int, output_cap_bytes: int,
-                   tag: str) -> Isolation:
+                   tag: str, bwrap: str | None = None) -> Isolation:
     if not timeout_s > 0:
         raise ValueError(f"timeout_s must be > 0, got {timeout_s}")
     if memory_mb < 64:
@@ -65,25 +67,28 @@ def _check_options(*, timeout_s: float, isolation: Isolation | str, memory_mb: i
         raise ValueError(f"output_cap_bytes must be >= 0, got {output_cap_bytes}")
     if "\0" in tag:
         raise ValueError("tag must not contain NUL")
+    if bwrap is not None and not os.path.isabs(bwrap):
+        raise ValueError(f"bwrap must be an absolute path, got {bwrap!r}")
     return Isolation(isolation)
 
 
 def run_program(source: str, *, timeout_s: float = 3.0, isolation: Isolation, memory_mb: int = 1024,
-                output_cap_bytes: int = 64 * 1024, tag: str = "") -> ExecResult:
+                output_cap_bytes: int = 64 * 1024, tag: str = "", bwrap: str | None = None) -> ExecResult:
     """Run one program and report how it ended; never raises for anything the program does.
 
     The program passes only if it runs to its end with exit status 0 and the harness's marker comes
     back intact (see :mod:`evalkit.sandbox.bootstrap`). Whatever happens, when this returns no
     process of the program is left running (under rlimits without root, a program that daemonises
     itself with ``setsid`` is the exception: see :mod:`evalkit.sandbox`). ``tag`` is appended to
-    the sandbox's command line, so an operator can tell runs apart in ``ps``. Raises ``ValueError``
+    the sandbox's command line, so an operator can tell runs apart in ``ps``. ``bwrap`` is the
+    bubblewrap executable (default: the one on ``PATH``). Raises ``ValueError``
     for invalid options only; a harness-side failure comes back as :attr:`Verdict.ERROR`.
     """
     if not isinstance(source, str):
         raise TypeError(f"source must be str, not {type(source).__name__}")
     isolation = _check_options(timeout_s=timeout_s, isolation=isolation, memory_mb=memory_mb,
-                               output_cap_bytes=output_cap_bytes, tag=tag)
-    return _Run(source, timeout_s, isolation, memory_mb, output_cap_bytes, tag).execute()
+                               output_cap_bytes=output_cap_bytes, tag=tag, bwrap=bwrap)
+    return _Run(source, timeout_s, isolation, memory_mb, output_cap_bytes, tag, bwrap).execute()
 
 
 def run_programs(sources: Sequence[str], *, workers: int | None = None,
@@ -149,9 +154,9 @@ class _Run:
     """One program's run; :meth:`execute` owns every resource and releases all of them."""
 
     def __init__(self, source: str, timeout_s: float, isolation: Isolation, memory_mb: int, cap: int,
-                 tag: str) -> None:
+                 tag: str, bwrap: str | None) -> None:
         self.source, self.timeout_s, self.isolation = source, timeout_s, isolation
-        self.memory_mb, self.tag = memory_mb, tag
+        self.memory_mb, self.tag, self.bwrap = memory_mb, tag, bwrap
         self.nonce = secrets.token_hex(16).encode()
         self.stdout, self.stderr = CappedBuffer(cap), CappedBuffer(cap)
         self.status, self.json_status = CappedBuffer(STATUS_CAP), CappedBuffer(STATUS_CAP)
@@ -181,7 +186,7 @@ class _Run:
         if self.tag:
             tail.append(self.tag)
         if self.isolation is Isolation.BWRAP:
-            bwrap = find_bwrap()
+            bwrap = self.bwrap or find_bwrap()
             if bwrap is None:
                 raise RuntimeError("bwrap is not installed")
             json_r, json_w = os.pipe()
@@ -194,7 +199,13 @@ class _Run:
             assert self.uid is not None
             os.chown(self.workdir, self.uid, self.uid)
         env = {**sandbox_env(), "HOME": self.workdir, "TMPDIR": self.workdir}
+        if self._netns():  # unshare starts as root, enters the namespace, then drops to the uid and execs
+            tail = [*netns_prefix(), "--setgid", str(self.uid), "--setuid", str(self.uid), "--", *tail]
         return tail, env, self.workdir, (status_w,), status_r, None
+
+    def _netns(self) -> bool:
+        """Whether this run gets its own empty network namespace through ``unshare`` (rlimits as root)."""
+        return self.isolation is Isolation.RLIMITS and self.uid is not None and bool(netns_prefix())
 
     def execute(self) -> ExecResult:
         start = time.monotonic()
@@ -203,11 +214,12 @@ class _Run:
                 self.uid = identity.lease_uid()
             try:
                 argv, env, cwd, pass_fds, status_r, json_r = self._command()
-                uid = self.uid
-                switch = {"user": uid, "group": uid, "extra_groups": []} if uid is not None else {}
+                # Popen switches to the uid itself unless unshare does (which clears the extra groups too).
+                drop = self.uid if not self._netns() else None
                 self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                              stderr=subprocess.PIPE, pass_fds=pass_fds, cwd=cwd, env=env,
-                                             start_new_session=True, **switch)
+                                             start_new_session=True, user=drop, group=drop,
+                                             extra_groups=None if drop is None else [])
             except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
                 return _harness_error(f"could not start the sandbox: {exc}", time.monotonic() - start)
             for fd in pass_fds:  # the child's ends: only the child may hold them, or EOF never comes
