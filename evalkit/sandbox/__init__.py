@@ -46,10 +46,10 @@ Residual risks, honestly
   rlimits a busy program stops at its CPU limit, a sleeping one lingers.
 * No seccomp filter: the kernel's whole syscall surface is reachable from inside the namespaces.
 * Cheating detection is in-process: it stops the listed tricks (early exits, patched builtins,
-  objects whose ``__eq__`` always agrees, tracers, guessed markers) but a determined program can in
-  principle recover the marker from its own memory, or dress a spoofing class up as library code
-  (``type()`` with library functions, ``marshal``). Only ``assert`` statements are guarded. The
-  guarantees that hold are about the host.
+  objects whose ``__eq__`` always agrees, code that only claims a library file name, modules made
+  to equal anything) but a determined program can in principle recover the marker from its own
+  memory, or rebind a name inside a library module so that genuine library code computes something
+  else. Only ``assert`` statements are guarded. The guarantees that hold are about the host.
 """
 
 from evalkit.sandbox.executor import run_program, run_programs

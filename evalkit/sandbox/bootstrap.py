@@ -201,7 +201,7 @@ def _make_provenance(library, os, io, imp):
                     file_bytes[filename] = handle.read()
                 finally:
                     handle.close()
-            except Exception_:
+            except Exception_:  # unreadable: not library code
                 file_bytes[filename] = None
         return file_bytes[filename]
 
@@ -213,7 +213,7 @@ def _make_provenance(library, os, io, imp):
         if type_(source) is str_:
             try:
                 return source == data.decode("utf-8")
-            except Exception_:
+            except Exception_:  # not UTF-8: not the file's text
                 return False
         return type_(source) is bytes_ and source == data
 
@@ -234,7 +234,7 @@ def _make_provenance(library, os, io, imp):
                     data = read(filename)
                     if data is not None:
                         found = walk(compile_(data, filename, "exec", 0, True), set())
-            except Exception_:
+            except Exception_:  # no such frozen module, a syntax error: not library code
                 found = None
             file_codes[filename] = found
         return file_codes[filename]
@@ -409,7 +409,7 @@ def _make_checker(audit, program_classes, claimed, existing, module_globals, gen
                     held_seen.add(id_(item))
                     try:
                         attributes = instance_dict(item, "__dict__")
-                    except Exception_:
+                    except Exception_:  # no instance dict (slots only)
                         attributes = None
                     if type_(attributes) is dict:
                         for val in dict_values(attributes):
@@ -419,7 +419,7 @@ def _make_checker(audit, program_classes, claimed, existing, module_globals, gen
                             if type_(slot) is member_descriptor:
                                 try:
                                     stack.append((slot.__get__(item, cls), True))
-                                except Exception_:
+                                except Exception_:  # an unset slot
                                     pass
             if issubclass_(cls, dict):
                 if id_(item) not in walked:
