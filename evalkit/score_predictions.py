@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.errors import UserError
-from evalkit.evaluator import Aggregate
+from evalkit.scores import Aggregate
 
 DEFAULT_K = (1, 10, 100)
 
@@ -75,20 +75,25 @@ def score_humaneval(predictions: Path, *, dataset: str = "human-eval", k: list[i
     """Score ``predictions`` and write per-completion results; everything is checked before anything runs."""
     from pydantic import ValidationError
 
-    from evalkit.evaluator import DatasetSpec, GenerationSettings, TaskContext, evaluator_registry
+    from evalkit.data import DatasetSpec
+    from evalkit.evaluator import TaskContext, evaluator_registry
     from evalkit.report import write_jsonl_atomic
+    from evalkit.suites.schema import GenerationSettings
 
     started = time.perf_counter()
     if isolation == "none" and not allow_unsandboxed:
         raise UserError("--isolation none runs model-written code with no sandbox at all; add --allow-unsandboxed "
                         "if that is really intended")
+    from evalkit.evaluators.humaneval import HumanEval, HumanEvalSettings
+
     cls = evaluator_registry().get("humaneval")
+    assert cls is HumanEval  # typed access to its settings and sandbox choice
     from evalkit.data import data_root_from_env
 
     base_dir = base_dir or Path.cwd()
     data_root = data_root_from_env(None)  # EVALKIT_DATA_ROOT: a mirror of openai/openai_humaneval
     probe_ctx = TaskContext("humaneval", 0, GenerationSettings(), base_dir, data_root)
-    problems = cls(cls.Settings(), probe_ctx).load_docs(DatasetSpec(path=dataset))
+    problems = HumanEval(HumanEvalSettings(), probe_ctx).load_docs(DatasetSpec(path=dataset))
     by_id = {p["task_id"]: p for p in problems}
     rows = read_predictions(predictions, set(by_id))
 
@@ -105,7 +110,7 @@ def score_humaneval(predictions: Path, *, dataset: str = "human-eval", k: list[i
         raise UserError(f"--k {','.join(map(str, wanted))}: some problems have only {fewest} completion(s); "
                         f"pass@k needs at least k per problem")
     try:
-        settings = cls.Settings(k=ks, n_samples=max(ks), timeout_s=timeout_s, workers=workers,
+        settings = HumanEvalSettings(k=ks, n_samples=max(ks), timeout_s=timeout_s, workers=workers,
                                 isolation=isolation, allow_unsandboxed=allow_unsandboxed)
     except ValidationError as exc:
         raise UserError(f"humaneval: {exc.errors()[0]['msg'].removeprefix('Value error, ')}") from None
@@ -115,14 +120,14 @@ def score_humaneval(predictions: Path, *, dataset: str = "human-eval", k: list[i
     if not out_path.parent.is_dir():
         raise UserError(f"--output {out_path}: no such folder {out_path.parent}")
 
-    evaluator = cls(settings, TaskContext("humaneval", 0, GenerationSettings(), base_dir, data_root))
+    evaluator = HumanEval(settings, TaskContext("humaneval", 0, GenerationSettings(), base_dir, data_root))
     scores = evaluator.score_all(docs, responses)  # the same code path as `evalkit run`
     items = [s[0] for s in scores]
     aggregates = evaluator.aggregate(items[0].filter, items)
 
     per_row: dict[int, dict[str, Any]] = {}
     for doc, item in zip(docs, scores):
-        for i, execution in zip(grouped[doc["task_id"]], item[0].metrics["execution"]):
+        for i, execution in zip(grouped[doc["task_id"]], item[0].details["execution"]):
             per_row[i] = {**rows[i], "passed": execution["passed"], "result": execution["verdict"],
                           "detail": execution["detail"]}
     write_jsonl_atomic(out_path, [per_row[i] for i in range(len(rows))])
