@@ -5,11 +5,16 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from evalkit.errors import UserError
 
+if TYPE_CHECKING:
+    from evalkit.store import Store
 
-def _store(path: Path | None):  # type: ignore[no-untyped-def]
+
+def _store(path: Path | None) -> Store:
+    """The store at ``path`` (default: the user's); the caller closes it (``with _store(...) as store``)."""
     from evalkit.store import Store, default_store_path
 
     return Store(path or default_store_path())
@@ -93,7 +98,11 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_results(args: argparse.Namespace) -> int:
-    store = _store(args.store)
+    with _store(args.store) as store:
+        return _results(args, store)
+
+
+def _results(args: argparse.Namespace, store: Store) -> int:
     if args.action == "list":
         runs = store.list_runs()
         if not runs:

@@ -13,11 +13,28 @@ import os
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from evalkit.errors import UserError
-from evalkit.evaluator import DatasetSpec
 
 FILE_BUILDERS = {"json": (".jsonl", ".json"), "csv": (".csv",), "parquet": (".parquet",)}
 SUFFIX_BUILDER = {suffix: builder for builder, suffixes in FILE_BUILDERS.items() for suffix in suffixes}
+
+
+class DatasetSpec(BaseModel):
+    """Where documents come from, in the Hugging Face datasets convention (a suite's ``dataset``).
+
+    ``path`` is a hub id (``openai/gsm8k``), a builder for local files (``json``, ``csv``,
+    ``parquet`` with ``data_files``), or a local folder laid out as the evaluator documents.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: str = Field(min_length=1)
+    name: str | None = None
+    split: str | None = None
+    data_files: str | list[str] | dict[str, str | list[str]] | None = None
+    revision: str | None = None
 
 
 def data_root_from_env(flag: str | Path | None) -> Path | None:

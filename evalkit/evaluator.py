@@ -9,46 +9,25 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
+from evalkit.data import DatasetSpec
 from evalkit.engine.requests import Request
 from evalkit.registry import Registry, import_submodules
+from evalkit.scores import Aggregate, ItemScore, finite_or_none
+
+if TYPE_CHECKING:  # the suite schema imports this module's registry, through the suite loader
+    from evalkit.suites.schema import GenerationSettings
 
 
 class EvaluatorSettings(BaseModel):
     """Base of every evaluator's settings: unknown keys are errors, values are immutable."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class GenerationSettings(BaseModel):
-    """Decoding settings shared by generation tasks (suite ``defaults.generation`` or per task)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    max_gen_toks: int = Field(256, ge=1, description="most new tokens per generation")
-    temperature: float = Field(0.0, ge=0.0, description="0 means greedy decoding")
-    top_p: float = Field(1.0, gt=0.0, le=1.0, description="nucleus sampling mass (sampling only)")
-
-
-class DatasetSpec(BaseModel):
-    """Where documents come from, in the Hugging Face datasets convention.
-
-    ``path`` is a hub id (``openai/gsm8k``), a builder for local files (``json``, ``csv``,
-    ``parquet`` with ``data_files``), or a local folder laid out as the evaluator documents.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    path: str = Field(min_length=1)
-    name: str | None = None
-    split: str | None = None
-    data_files: str | list[str] | dict[str, str | list[str]] | None = None
-    revision: str | None = None
 
 
 @dataclass(frozen=True)
@@ -63,35 +42,19 @@ class TaskContext:
     device: str = "cpu"
     #: Renders chat messages with the model's chat template (None when the model has none).
     format_chat: Callable[[list[dict[str, str]]], str] | None = None
-
-
-@dataclass
-class ItemScore:
-    """The scores of one document under one filter (``none`` when the evaluator has no filters)."""
-
-    filter: str
-    filtered_resps: list[Any]
-    metrics: dict[str, Any]
-
-
-@dataclass
-class Aggregate:
-    """A task-level metric: value, standard error (None where undefined) and items used."""
-
-    value: float
-    stderr: float | None
-    n: int
-
-
-@dataclass
-class TaskResult:
-    """Everything :meth:`Evaluator.aggregate` reports for one filter."""
-
-    metrics: dict[str, Aggregate] = field(default_factory=dict)
+    #: The dataset the task evaluates (None: the evaluator's ``default_dataset``). Few-shot pools
+    #: come from other splits of it, so an evaluator needs nothing remembered from ``load_docs``.
+    dataset: DatasetSpec | None = None
 
 
 class Evaluator(ABC):
-    """Base class of evaluators. Subclasses set ``Settings`` and implement three methods."""
+    """Base class of evaluators. Subclasses set ``Settings`` and implement three methods.
+
+    An evaluator is stateless between calls: what a method needs comes from its arguments, the
+    settings and the context, never from an earlier call (memoised pure functions of settings and
+    context, such as a loaded few-shot pool, are fine). In particular :meth:`aggregate` computes
+    from the scores it is given, which may come from the store's score cache.
+    """
 
     name: ClassVar[str] = ""
     Settings: ClassVar[type[EvaluatorSettings]] = EvaluatorSettings
@@ -114,6 +77,13 @@ class Evaluator(ABC):
         from evalkit.data import load_records
 
         return load_records(dataset, base_dir=self.ctx.base_dir, data_root=self.ctx.data_root)
+
+    def task_dataset(self) -> DatasetSpec:
+        """The dataset the task evaluates: the context's, else the evaluator's default."""
+        dataset = self.ctx.dataset or self.default_dataset
+        if dataset is None:
+            raise ValueError(f"task {self.ctx.task_name}: no dataset (the suite must name one)")
+        return dataset
 
     # -- model interaction ---------------------------------------------------------------------
     @abstractmethod
@@ -141,31 +111,31 @@ class Evaluator(ABC):
         return []
 
     def aggregate(self, filter_name: str, scores: Sequence[ItemScore]) -> dict[str, Aggregate]:
-        """Task-level metrics for one filter. Default: mean ± standard error of each metric."""
+        """Task-level metrics for one filter, from ``scores`` alone (their metrics and details).
+
+        Default: mean ± standard error of each metric."""
         from evalkit.metrics.stats import mean, mean_stderr
 
         out: dict[str, Aggregate] = {}
         for metric in scores[0].metrics if scores else []:
             values = [float(s.metrics[metric]) for s in scores]
-            out[metric] = Aggregate(mean(values), _finite_or_none(mean_stderr(values)), len(values))
+            out[metric] = Aggregate(mean(values), finite_or_none(mean_stderr(values)), len(values))
         return out
-
-
-def _finite_or_none(x: float | None) -> float | None:
-    import math
-
-    return None if x is None or not math.isfinite(x) else float(x)
 
 
 EVALUATORS: Registry[type[Evaluator]] = Registry("evaluator")
 
 
-def register_evaluator(name: str) -> Callable[[type[Evaluator]], type[Evaluator]]:
+E = TypeVar("E", bound=Evaluator)
+
+
+def register_evaluator(name: str) -> Callable[[type[E]], type[E]]:
     """Class decorator: make an evaluator available to suites under ``name``."""
 
-    def decorate(cls: type[Evaluator]) -> type[Evaluator]:
+    def decorate(cls: type[E]) -> type[E]:
         cls.name = name
-        return EVALUATORS.register(name)(cls)
+        EVALUATORS.register(name)(cls)
+        return cls
 
     return decorate
 

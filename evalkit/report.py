@@ -7,12 +7,11 @@ Files are written to a temporary name and renamed, so a reader never sees half a
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
 from typing import Any
 
-from evalkit.evaluator import Aggregate
+from evalkit.scores import Aggregate, finite_or_none
 
 
 def write_json_atomic(path: Path, payload: Any) -> None:
@@ -50,7 +49,7 @@ def task_results_block(task: str, by_filter: dict[str, dict[str, Aggregate]]) ->
 def format_table(rows: list[tuple[str, str, str, float, float | None, int]]) -> str:
     """A fixed-width table of (task, metric, filter, value, stderr, n)."""
     header = ("task", "metric", "filter", "value", "± stderr", "n")
-    body = [(t, m, f, _fmt(v), "" if se is None or not math.isfinite(se) else f"± {_fmt(se)}", str(n))
+    body = [(t, m, f, _fmt(v), "" if (shown := finite_or_none(se)) is None else f"± {_fmt(shown)}", str(n))
             for t, m, f, v, se, n in rows]
     widths = [max(len(str(r[i])) for r in [header, *body]) for i in range(len(header))]
     lines = ["  ".join(str(c).ljust(w) if i < 3 else str(c).rjust(w) for i, (c, w) in enumerate(zip(r, widths)))

@@ -23,10 +23,11 @@ from evalkit import __version__
 from evalkit.engine.cached import RunStats, run_requests
 from evalkit.engine.requests import Request
 from evalkit.errors import UnavailableError, UserError
-from evalkit.evaluator import Aggregate, Evaluator, ItemScore, TaskContext
+from evalkit.evaluator import Evaluator, TaskContext
 from evalkit.models.resolve import ModelRef, resolve_model
 from evalkit.progress import progress_bar
 from evalkit.report import format_table, task_results_block, write_json_atomic, write_jsonl_atomic
+from evalkit.scores import Aggregate, ItemScore
 from evalkit.store import ResultRow, Store
 from evalkit.suites import ResolvedTask, Suite
 
@@ -94,45 +95,44 @@ def run_suite(suite: Suite, opts: RunOptions) -> RunOutcome:
         raise UnavailableError(next(iter(skipped.values())))
     load_s = time.perf_counter() - started
 
-    store = Store(opts.store_path)
-    model_name = ref.name if ref else "none"
-    run_id = _run_id(suite.name, model_name)
-    out_dir = opts.output or Path("runs") / run_id
-    if out_dir.exists() and any(out_dir.iterdir()):
-        raise UserError(f"--output {out_dir}: folder exists and is not empty")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    config = {"model": ref.spec if ref else None, "model_name": model_name,
-              "model_fingerprint": ref.fingerprint if ref else None, "suite": suite.name,
-              "suite_path": str(suite.path), "suite_sha256": suite.sha256, "seed": seed,
-              "batch_size": batch_size, "limit": opts.limit or suite.defaults.limit, "device": device,
-              "dtype": opts.dtype, "tasks": [t.name for t in tasks], "versions": _library_versions()}
-    if ref is not None:
-        store.upsert_model(ref.fingerprint, ref.name, str(ref.path) if ref.path else None,
-                           ref.parent_fingerprint, ref.metadata())
-        if ref.base is not None:
-            store.upsert_model(ref.base.fingerprint, ref.base.name, str(ref.base.path), None, ref.base.metadata())
-    store.create_run(run_id, suite.name, suite.sha256, ref.fingerprint if ref else "", model_name, config,
-                     str(out_dir))
-    try:
-        outcome = _execute(prepared, ref, opts, store, run_id, out_dir, device, batch_size)
-    except BaseException:
-        store.finish_run(run_id, "failed", {})
-        raise
-    outcome.timing["load_s"] = load_s
-    outcome.skipped = skipped
-    outcome.timing["total_s"] = time.perf_counter() - started
-    timing = {**outcome.timing, "requests": vars(outcome.stats)}
-    write_json_atomic(out_dir / "results.json", {
-        "results": {t: task_results_block(t, by_filter) for t, by_filter in outcome.results.items()},
-        "n-samples": {p.task.name: {"original": p.n_original, "effective": len(p.docs)} for p in prepared},
-        "higher_is_better": {p.task.name: p.evaluator.higher_is_better for p in prepared},
-        "versions": {p.task.name: p.evaluator.version for p in prepared},
-        "config": config, "timing": timing, "run_id": run_id, "skipped": skipped,
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-    })
-    store.finish_run(run_id, "finished", timing)
-    store.close()
-    return outcome
+    with Store(opts.store_path) as store:  # closed on every path, a failed run included
+        model_name = ref.name if ref else "none"
+        run_id = _run_id(suite.name, model_name)
+        out_dir = opts.output or Path("runs") / run_id
+        if out_dir.exists() and any(out_dir.iterdir()):
+            raise UserError(f"--output {out_dir}: folder exists and is not empty")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        config = {"model": ref.spec if ref else None, "model_name": model_name,
+                  "model_fingerprint": ref.fingerprint if ref else None, "suite": suite.name,
+                  "suite_path": str(suite.path), "suite_sha256": suite.sha256, "seed": seed,
+                  "batch_size": batch_size, "limit": opts.limit or suite.defaults.limit, "device": device,
+                  "dtype": opts.dtype, "tasks": [t.name for t in tasks], "versions": _library_versions()}
+        if ref is not None:
+            store.upsert_model(ref.fingerprint, ref.name, str(ref.path) if ref.path else None,
+                               ref.parent_fingerprint, ref.metadata())
+            if ref.base is not None:
+                store.upsert_model(ref.base.fingerprint, ref.base.name, str(ref.base.path), None, ref.base.metadata())
+        store.create_run(run_id, suite.name, suite.sha256, ref.fingerprint if ref else "", model_name, config,
+                         str(out_dir))
+        try:
+            outcome = _execute(prepared, ref, opts, store, run_id, out_dir, device, batch_size)
+        except BaseException:
+            store.finish_run(run_id, "failed", {})
+            raise
+        outcome.timing["load_s"] = load_s
+        outcome.skipped = skipped
+        outcome.timing["total_s"] = time.perf_counter() - started
+        timing = {**outcome.timing, "requests": vars(outcome.stats)}
+        write_json_atomic(out_dir / "results.json", {
+            "results": {t: task_results_block(t, by_filter) for t, by_filter in outcome.results.items()},
+            "n-samples": {p.task.name: {"original": p.n_original, "effective": len(p.docs)} for p in prepared},
+            "higher_is_better": {p.task.name: p.evaluator.higher_is_better for p in prepared},
+            "versions": {p.task.name: p.evaluator.version for p in prepared},
+            "config": config, "timing": timing, "run_id": run_id, "skipped": skipped,
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        })
+        store.finish_run(run_id, "finished", timing)
+        return outcome
 
 
 def _execute(prepared: list[PreparedTask], ref: ModelRef | None, opts: RunOptions, store: Store, run_id: str,
@@ -183,7 +183,8 @@ def _execute(prepared: list[PreparedTask], ref: ModelRef | None, opts: RunOption
                       {"requests_s": requests_s, "scoring_s": time.perf_counter() - t1})
 
 
-SCORES_NAMESPACE = f"scores:evalkit-{__version__}"
+#: Bumped when the cached payload's shape changes, so that older payloads are not read back as new.
+SCORES_FORMAT = 2  # 2: items have ``details`` (1: what is not a metric sat among the metrics)
 
 
 def _score_task(p: PreparedTask, per_doc: list[list[Any]], store: Store,
@@ -194,21 +195,22 @@ def _score_task(p: PreparedTask, per_doc: list[list[Any]], store: Store,
     and the responses, so identical inputs may reuse the stored outcome. This keeps a cached rerun
     from loading scoring models (BERTScore's encoder) and makes its numbers bit-identical.
     """
-    key_blob = json.dumps([p.evaluator.name, p.evaluator.version, p.evaluator.settings.model_dump(mode="json"),
-                           p.evaluator.ctx.seed, p.docs, per_doc], sort_keys=True, default=str)
+    key_blob = json.dumps([SCORES_FORMAT, p.evaluator.name, p.evaluator.version,
+                           p.evaluator.settings.model_dump(mode="json"), p.evaluator.ctx.seed, p.docs, per_doc],
+                          sort_keys=True, default=str)
     key = hashlib.sha256(key_blob.encode()).hexdigest()
     if use_cache:
-        hit = store.cache_get_many(SCORES_NAMESPACE, [key]).get(key)
+        hit = store.scores_get(key, __version__)
         if hit is not None:
-            scores = [[ItemScore(s["filter"], s["filtered_resps"], s["metrics"]) for s in doc] for doc in hit["scores"]]
+            scores = [[ItemScore.from_json(s) for s in doc] for doc in hit["scores"]]
             by_filter = {f: {m: Aggregate(*a) for m, a in metrics.items()} for f, metrics in hit["aggregates"].items()}
             return scores, by_filter
     scores = p.evaluator.score_all(p.docs, per_doc)
     by_filter = _aggregate(p.evaluator, scores)
-    payload = {"scores": [[vars(s) for s in doc] for doc in scores],
+    payload = {"scores": [[s.to_json() for s in doc] for doc in scores],
                "aggregates": {f: {m: [a.value, a.stderr, a.n] for m, a in metrics.items()}
                               for f, metrics in by_filter.items()}}
-    store.cache_put_many(SCORES_NAMESPACE, [(key, {"task": p.task.name, "evaluator": p.evaluator.name}, payload)])
+    store.scores_put(key, __version__, p.task.name, p.evaluator.name, payload)
     return scores, by_filter
 
 
@@ -234,13 +236,15 @@ def _sample_records(p: PreparedTask, per_doc: list[list[Any]], scores: list[list
         for s in doc_scores:
             records.append({"doc_id": doc_id, "filter": s.filter, "doc": doc,
                             "target": p.evaluator.target(doc), "arguments": [r.arguments for r in reqs],
-                            "resps": resps, "filtered_resps": s.filtered_resps, **s.metrics})
+                            "resps": resps, "filtered_resps": s.filtered_resps, **s.metrics,
+                            **({"details": s.details} if s.details else {})})
     return records
 
 
 def _prepare(task: ResolvedTask, suite: Suite, opts: RunOptions, seed: int, device: str,
              format_chat: Any) -> PreparedTask:
-    ctx = TaskContext(task.name, seed, task.generation, task.base_dir, opts.data_root, device, format_chat)
+    ctx = TaskContext(task.name, seed, task.generation, task.base_dir, opts.data_root, device, format_chat,
+                      dataset=task.dataset)
     evaluator = task.evaluator(task.settings, ctx)
     assert task.dataset is not None
     try:

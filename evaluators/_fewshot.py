@@ -26,8 +26,9 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
+from evalkit.data import DatasetSpec
 from evalkit.errors import UserError
-from evalkit.evaluator import DatasetSpec, EvaluatorSettings, TaskContext
+from evalkit.evaluator import EvaluatorSettings, TaskContext
 
 TARGET_DELIMITER = " "
 FEWSHOT_DELIMITER = "\n\n"

@@ -7,7 +7,8 @@ from typing import Any, ClassVar
 
 from pydantic import Field, field_validator
 
-from evalkit.evaluator import Aggregate, Evaluator, EvaluatorSettings, ItemScore
+from evalkit.evaluator import Evaluator, EvaluatorSettings
+from evalkit.scores import Aggregate, ItemScore
 
 
 class TextMetricSettings(EvaluatorSettings):
@@ -31,32 +32,6 @@ def references_of(doc: dict[str, Any], field: str) -> list[str]:
     return [refs] if isinstance(refs, str) else [str(r) for r in refs]
 
 
-class TextMetricScoring:
-    """Scores predictions against references in one batch and keeps the corpus-level values.
-
-    Corpus BLEU/chrF are not means of per-item values, so :meth:`aggregate` returns what the
-    batch computation found rather than re-deriving it from the items.
-    """
-
-    def __init__(self, settings: TextMetricSettings, seed: int, device: str):
-        self.settings, self.seed, self.device = settings, seed, device
-        self.corpus: dict[str, tuple[float, float | None]] = {}
-
-    def score(self, predictions: list[str], references: list[list[str]]) -> list[list[ItemScore]]:
-        from evalkit.metrics.text import score_text_metrics
-
-        result = score_text_metrics(predictions, references, self.settings.metrics,
-                                    bertscore_model=self.settings.bertscore_model,
-                                    bertscore_num_layers=self.settings.bertscore_num_layers,
-                                    seed=self.seed, device=self.device)
-        self.corpus = dict(result.aggregate)
-        return [[ItemScore("none", [pred], {m: values[i] for m, values in result.per_item.items()})]
-                for i, pred in enumerate(predictions)]
-
-    def aggregate(self, scores: Sequence[ItemScore]) -> dict[str, Aggregate]:
-        return {m: Aggregate(v, se, len(scores)) for m, (v, se) in self.corpus.items()}
-
-
 class TextMetricsEvaluator(Evaluator):
     """Base of the evaluators that score texts against references (not registered itself)."""
 
@@ -68,11 +43,6 @@ class TextMetricsEvaluator(Evaluator):
     def predictions(self, docs: Sequence[dict[str, Any]], responses: Sequence[list[Any]]) -> list[str]:
         raise NotImplementedError
 
-    def _scoring(self) -> TextMetricScoring:
-        if not hasattr(self, "_text_scoring"):
-            self._text_scoring = TextMetricScoring(self.settings, self.ctx.seed, self.ctx.device)
-        return self._text_scoring
-
     def target(self, doc: dict[str, Any]) -> Any:
         return references_of(doc, self.settings.references_field)
 
@@ -80,7 +50,30 @@ class TextMetricsEvaluator(Evaluator):
         return self.score_all([doc], [responses])[0]
 
     def score_all(self, docs: Sequence[dict[str, Any]], responses: Sequence[list[Any]]) -> list[list[ItemScore]]:
-        return self._scoring().score(self.predictions(docs, responses), [self.target(d) for d in docs])
+        """Per-item scores of all documents in one batch (one encoder pass for BERTScore).
+
+        Each item keeps its references in ``details``: corpus BLEU/chrF are not means of per-item
+        values, so :meth:`aggregate` recomputes them from the items' predictions and references.
+        """
+        from evalkit.metrics.text import score_text_metrics
+
+        predictions = self.predictions(docs, responses)
+        references = [self.target(d) for d in docs]
+        s = self.settings
+        result = score_text_metrics(predictions, references, s.metrics, bertscore_model=s.bertscore_model,
+                                    bertscore_num_layers=s.bertscore_num_layers, seed=self.ctx.seed,
+                                    device=self.ctx.device)
+        return [[ItemScore("none", [pred], {m: values[i] for m, values in result.per_item.items()},
+                           {"references": refs})]
+                for i, (pred, refs) in enumerate(zip(predictions, references))]
 
     def aggregate(self, filter_name: str, scores: Sequence[ItemScore]) -> dict[str, Aggregate]:
-        return self._scoring().aggregate(scores)
+        """Corpus BLEU/chrF (bootstrap stderr) and mean ± stderr of the rest, from ``scores`` alone."""
+        from evalkit.metrics.text import aggregate_text_metrics
+
+        if not scores:
+            return {}
+        per_item = {m: [float(s.metrics[m]) for s in scores] for m in scores[0].metrics}
+        corpus = aggregate_text_metrics([s.filtered_resps[0] for s in scores],
+                                        [s.details["references"] for s in scores], per_item, seed=self.ctx.seed)
+        return {m: Aggregate(v, se, len(scores)) for m, (v, se) in corpus.items()}

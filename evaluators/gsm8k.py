@@ -26,10 +26,11 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from evalkit.data import load_records
+from evalkit.data import DatasetSpec, load_records
 from evalkit.engine.requests import GenerateUntil, Request, Sampling
-from evalkit.evaluator import DatasetSpec, Evaluator, ItemScore, TaskContext, register_evaluator
+from evalkit.evaluator import Evaluator, TaskContext, register_evaluator
 from evalkit.evaluators._fewshot import FewshotSettings, PromptBuilder, RandomSampler, load_split
+from evalkit.scores import ItemScore
 
 #: (filter name, regex, group_select), in lm-eval's order.
 FILTERS = (
@@ -79,19 +80,16 @@ class GSM8K(Evaluator):
     def __init__(self, settings: GSM8KSettings, ctx: TaskContext):
         super().__init__(settings, ctx)
         self.prompts = PromptBuilder(settings, ctx)
-        self._dataset: DatasetSpec | None = None
-        self._sampler: RandomSampler | None = None
+        self._sampler: RandomSampler | None = None  # built on first use from settings and ctx alone
 
     def load_docs(self, dataset: DatasetSpec) -> list[dict[str, Any]]:
-        self._dataset = dataset
         return load_records(dataset, self.ctx.base_dir, self.ctx.data_root)
 
     def _shots(self, doc: dict[str, Any], doc_id: int) -> list[tuple[str, str]]:
         if self.settings.num_fewshot == 0:
             return []
         if self._sampler is None:
-            dataset = self._dataset or self.default_dataset
-            assert dataset is not None
+            dataset = self.task_dataset()
             split = self.settings.fewshot_split
             pool = load_split(dataset, split, self.ctx)
             # lm-eval excludes the evaluated document only when shots come from the evaluated split.

@@ -23,12 +23,13 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from evalkit.data import SUFFIX_BUILDER, find_split_file, load_records, local_folder
+from evalkit.data import SUFFIX_BUILDER, DatasetSpec, find_split_file, load_records, local_folder
 from evalkit.engine.requests import Request
 from evalkit.errors import UserError
-from evalkit.evaluator import DatasetSpec, Evaluator, ItemScore, TaskContext, register_evaluator
+from evalkit.evaluator import Evaluator, TaskContext, register_evaluator
 from evalkit.evaluators._fewshot import FewshotSettings, PromptBuilder, RandomSampler, load_split
 from evalkit.evaluators._multiple_choice import choice_metrics, choice_requests
+from evalkit.scores import ItemScore
 
 # Short names that local copies use for a split in their file names (hellaswag_val.jsonl).
 SPLIT_ALIASES = {"validation": "val"}
@@ -84,8 +85,7 @@ class HellaSwag(Evaluator):
     def __init__(self, settings: HellaSwagSettings, ctx: TaskContext):
         super().__init__(settings, ctx)
         self.prompts = PromptBuilder(settings, ctx)
-        self._dataset: DatasetSpec | None = None
-        self._sampler: RandomSampler | None = None
+        self._sampler: RandomSampler | None = None  # built on first use from settings and ctx alone
 
     def _split(self, dataset: DatasetSpec, split: str | None) -> list[dict[str, Any]]:
         """The documents of ``split`` (None: the split ``dataset`` names, as the generic loader reads it)."""
@@ -102,14 +102,13 @@ class HellaSwag(Evaluator):
         return [process_doc(d) for d in docs]
 
     def load_docs(self, dataset: DatasetSpec) -> list[dict[str, Any]]:
-        self._dataset = dataset
         return self._split(dataset, dataset.split)
 
     def _shots(self, doc: dict[str, Any], doc_id: int) -> list[tuple[str, str]]:
         if self.settings.num_fewshot == 0:
             return []
         if self._sampler is None:
-            pool = self._split(self._dataset or self.default_dataset, self.settings.fewshot_split)
+            pool = self._split(self.task_dataset(), self.settings.fewshot_split)
             # lm-eval passes the evaluated document to the sampler here (hellaswag sets neither a
             # few-shot nor a test split, and None == None), which changes how shots are drawn.
             self._sampler = RandomSampler(pool, self.settings.num_fewshot, self.ctx.seed, exclude_eval_doc=True)

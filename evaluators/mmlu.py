@@ -25,11 +25,13 @@ from typing import Any, ClassVar
 
 from pydantic import Field, field_validator
 
+from evalkit.data import DatasetSpec
 from evalkit.engine.requests import Request
 from evalkit.errors import UserError
-from evalkit.evaluator import Aggregate, DatasetSpec, Evaluator, ItemScore, TaskContext, register_evaluator
+from evalkit.evaluator import Evaluator, TaskContext, register_evaluator
 from evalkit.evaluators._fewshot import FewshotSettings, FirstNSampler, PromptBuilder, load_split
 from evalkit.evaluators._multiple_choice import choice_metrics, choice_requests
+from evalkit.scores import Aggregate, ItemScore, finite_or_none
 
 LETTERS = ("A", "B", "C", "D")
 
@@ -174,8 +176,7 @@ class MMLU(Evaluator):
     def __init__(self, settings: MMLUSettings, ctx: TaskContext):
         super().__init__(settings, ctx)
         self.prompts = PromptBuilder(settings, ctx)
-        self._dataset: DatasetSpec | None = None
-        self._dev: dict[str, list[dict[str, Any]]] | None = None
+        self._dev: dict[str, list[dict[str, Any]]] | None = None  # the dev split by subject, read on first use
 
     # -- documents ---------------------------------------------------------------------------
     def _split(self, dataset: DatasetSpec, split: str | None) -> list[dict[str, Any]]:
@@ -196,7 +197,6 @@ class MMLU(Evaluator):
         return docs
 
     def load_docs(self, dataset: DatasetSpec) -> list[dict[str, Any]]:
-        self._dataset = dataset
         docs = self._split(dataset, dataset.split)
         wanted = set(self.settings.subjects or SUBJECTS)
         kept, per_subject = [], dict.fromkeys(SUBJECTS, 0)
@@ -212,10 +212,8 @@ class MMLU(Evaluator):
 
     def _dev_pool(self, subject: str) -> list[dict[str, Any]]:
         if self._dev is None:
-            dataset = self._dataset or self.default_dataset
-            assert dataset is not None
             self._dev = {}
-            for doc in self._split(dataset, "dev"):
+            for doc in self._split(self.task_dataset(), "dev"):
                 self._dev.setdefault(doc["subject"], []).append(doc)
         return self._dev.get(subject, [])
 
@@ -228,7 +226,7 @@ class MMLU(Evaluator):
                 raise UserError(f"task {self.ctx.task_name}: num_fewshot {self.settings.num_fewshot}, but subject "
                                 f"{doc['subject']} has {len(pool)} dev questions")
             # lm-eval leaves the document itself out when it evaluates the dev split.
-            evaluated_split = (self._dataset or self.default_dataset).split
+            evaluated_split = self.task_dataset().split
             picked = FirstNSampler(pool, self.settings.num_fewshot, evaluated_split == "dev").shots(doc_id, doc)
             shots = [(question_text(s), LETTERS[s["answer"]]) for s in picked]
         context = self.prompts.context(description(doc["subject"]), shots, question_text(doc))
@@ -238,10 +236,9 @@ class MMLU(Evaluator):
         return doc["answer"]
 
     def score(self, doc: dict[str, Any], responses: list[Any]) -> list[ItemScore]:
-        metrics: dict[str, Any] = choice_metrics(responses, LETTERS, int(doc["answer"]), ("acc",))
+        metrics = choice_metrics(responses, LETTERS, int(doc["answer"]), ("acc",))
         # Kept with the item so that aggregate() can pool by subject, also from cached scores.
-        metrics["subject"] = doc["subject"]
-        return [ItemScore("none", [list(r) for r in responses], metrics)]
+        return [ItemScore("none", [list(r) for r in responses], metrics, {"subject": doc["subject"]})]
 
     def subgroups(self, doc: dict[str, Any]) -> list[str]:
         task = self.ctx.task_name
@@ -254,12 +251,12 @@ class MMLU(Evaluator):
 
         by_subject: dict[str, list[float]] = {}
         for s in scores:
-            by_subject.setdefault(s.metrics["subject"], []).append(float(s.metrics["acc"]))
+            by_subject.setdefault(s.details["subject"], []).append(float(s.metrics["acc"]))
         n = len(scores)
         if len(by_subject) == 1:
             values = next(iter(by_subject.values()))
             se = mean_stderr(values) if n > 1 else math.nan
-            return {"acc": Aggregate(mean(values), se if math.isfinite(se) else None, n)}
+            return {"acc": Aggregate(mean(values), finite_or_none(se), n)}
         sizes = [len(v) for v in by_subject.values()]
         means = [mean(v) for v in by_subject.values()]
         value = sum(m * size for m, size in zip(means, sizes)) / sum(sizes)

@@ -17,7 +17,8 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from evalkit.engine.requests import LoglikelihoodRolling, Request
-from evalkit.evaluator import Aggregate, Evaluator, EvaluatorSettings, ItemScore, register_evaluator
+from evalkit.evaluator import Evaluator, EvaluatorSettings, register_evaluator
+from evalkit.scores import Aggregate, ItemScore
 
 
 class PerplexitySettings(EvaluatorSettings):

@@ -364,19 +364,13 @@ def score_text_metrics(
     names = expand_metric_names(metrics)
     _check_inputs(predictions, references)
     per_item: dict[str, list[float]] = {}
-    aggregate: dict[str, tuple[float, float | None]] = {}
     computed: dict[str, Any] = {}
 
     for name in names:
         if name in ("bleu", "chrf"):
-            item_fn, corpus_fn = (bleu_item, bleu_corpus) if name == "bleu" else (chrf_item, chrf_corpus)
+            item_fn = bleu_item if name == "bleu" else chrf_item
             per_item[name] = [item_fn(p, r) for p, r in zip(predictions, references, strict=True)]
-            stderr = None
-            if bootstrap_iters >= 2 and len(predictions) >= 2:
-                stderr = _corpus_stderr(name, predictions, references, bootstrap_iters, seed)
-            aggregate[name] = (corpus_fn(predictions, references), stderr)
-            continue
-        if name in ROUGE_KEYS:
+        elif name in ROUGE_KEYS:
             if "rouge" not in computed:
                 computed["rouge"] = [rouge_item(p, r) for p, r in zip(predictions, references, strict=True)]
             per_item[name] = [scores[name] for scores in computed["rouge"]]
@@ -391,6 +385,34 @@ def score_text_metrics(
                 )
                 computed["bertscore"] = dict(zip(BERTSCORE_KEYS, triple, strict=True))
             per_item[name] = computed["bertscore"][name]
-        aggregate[name] = _mean_and_stderr(per_item[name])
 
+    aggregate = aggregate_text_metrics(predictions, references, per_item, bootstrap_iters=bootstrap_iters, seed=seed)
     return TextMetricScores(per_item=per_item, aggregate=aggregate)
+
+
+def aggregate_text_metrics(
+    predictions: list[str],
+    references: list[list[str]],
+    per_item: dict[str, list[float]],
+    *,
+    bootstrap_iters: int = 1000,
+    seed: int = 1234,
+) -> dict[str, tuple[float, float | None]]:
+    """``(value, stderr)`` of each metric in ``per_item`` (the per-item scores of these items).
+
+    ``bleu``/``chrf``: the corpus score of ``predictions`` against ``references`` and its bootstrap
+    stderr (as :func:`score_text_metrics` describes); any other metric: the mean of its per-item
+    values and the standard error of that mean. Keys keep the order of ``per_item``.
+    """
+    _check_inputs(predictions, references)
+    aggregate: dict[str, tuple[float, float | None]] = {}
+    for name, values in per_item.items():
+        if name in ("bleu", "chrf"):
+            corpus_fn = bleu_corpus if name == "bleu" else chrf_corpus
+            stderr = None
+            if bootstrap_iters >= 2 and len(predictions) >= 2:
+                stderr = _corpus_stderr(name, predictions, references, bootstrap_iters, seed)
+            aggregate[name] = (corpus_fn(predictions, references), stderr)
+        else:
+            aggregate[name] = _mean_and_stderr(values)
+    return aggregate

@@ -22,10 +22,6 @@ def converted_dir(gguf_path: Path) -> Path:
     return cache_dir() / "gguf" / f"{gguf_path.stem}-{file_digest(gguf_path)[:16]}"
 
 
-def is_converted(gguf_path: Path) -> bool:
-    return (converted_dir(gguf_path) / "config.json").is_file()
-
-
 def convert_gguf(gguf_path: Path) -> Path:
     """The HF checkpoint folder for ``gguf_path``, converting it first if needed."""
     target = converted_dir(gguf_path)

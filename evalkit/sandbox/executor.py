@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.sandbox import identity
-from evalkit.sandbox.bwrap import WORKDIR, bwrap_argv, find_bwrap, sandbox_env
+from evalkit.sandbox.bwrap import bwrap_argv, find_bwrap, sandbox_env
 from evalkit.sandbox.capture import CappedBuffer
 from evalkit.sandbox.interpreter import find_interpreter
 from evalkit.sandbox.isolation import netns_prefix
@@ -384,4 +384,4 @@ class _Run:
             identity.release_uid(self.uid)
 
 
-__all__ = ["WORKDIR", "bootstrap_source", "run_program", "run_programs"]
+__all__ = ["bootstrap_source", "run_program", "run_programs"]

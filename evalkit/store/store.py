@@ -1,4 +1,5 @@
-"""The results store: models, runs, per-task results, per-document samples and the request cache.
+"""The results store: models, runs, per-task results, per-document samples, the request cache
+and the score cache.
 
 One :class:`Store` wraps one SQLite connection; each process opens its own. Every write method is
 one small transaction committed before it returns, so a run killed at any point keeps everything
@@ -461,3 +462,35 @@ class Store:
                 ).fetchone()[0]
             )
         )
+
+    # -- score cache -----------------------------------------------------------------------
+
+    def scores_get(self, score_key: str, evalkit_version: str) -> Any | None:
+        """Return the scores cached under ``score_key`` by that evalkit release, or ``None``."""
+        row = self._read(
+            lambda c: c.execute(
+                "SELECT scores FROM score_cache WHERE score_key = ? AND evalkit_version = ?",
+                (score_key, evalkit_version),
+            ).fetchone()
+        )
+        return None if row is None else json.loads(row[0])
+
+    def scores_put(self, score_key: str, evalkit_version: str, task: str, evaluator: str, scores: Any) -> None:
+        """Cache ``scores`` (JSON-serialisable, ``TypeError`` otherwise) of ``task`` under ``score_key``,
+        replacing an entry with the same key and release.
+        """
+        params = (score_key, evalkit_version, task, evaluator, json.dumps(scores, ensure_ascii=False), utc_now())
+        self._write(
+            lambda c: c.execute(
+                """
+                INSERT OR REPLACE INTO score_cache
+                    (score_key, evalkit_version, task, evaluator, scores, created_at)
+                VALUES (?, ?, ?, ?, ?, ?)
+                """,
+                params,
+            )
+        )
+
+    def scores_count(self) -> int:
+        """Return how many score sets are cached (all releases)."""
+        return self._read(lambda c: int(c.execute("SELECT COUNT(*) FROM score_cache").fetchone()[0]))

@@ -13,15 +13,10 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from evalkit.evaluator import (
-    DatasetSpec,
-    Evaluator,
-    EvaluatorSettings,
-    GenerationSettings,
-    evaluator_registry,
-)
+from evalkit.data import DatasetSpec
+from evalkit.evaluator import Evaluator, EvaluatorSettings, evaluator_registry
 from evalkit.registry import UnknownName
-from evalkit.suites.schema import COMMON_KEYS, Defaults, SuiteFile, TaskCommon
+from evalkit.suites.schema import COMMON_KEYS, Defaults, GenerationSettings, SuiteFile, TaskCommon
 from evalkit.suites.yaml_source import Loc, SourceMap, load_yaml
 
 

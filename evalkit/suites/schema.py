@@ -6,9 +6,19 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from evalkit.evaluator import DatasetSpec, GenerationSettings
+from evalkit.data import DatasetSpec
 
 TASK_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+
+
+class GenerationSettings(BaseModel):
+    """Decoding settings shared by generation tasks (suite ``defaults.generation`` or per task)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_gen_toks: int = Field(256, ge=1, description="most new tokens per generation")
+    temperature: float = Field(0.0, ge=0.0, description="0 means greedy decoding")
+    top_p: float = Field(1.0, gt=0.0, le=1.0, description="nucleus sampling mass (sampling only)")
 
 
 class Defaults(BaseModel):

@@ -13,12 +13,15 @@ from typing import Any
 
 import pytest
 
+from evalkit.data import DatasetSpec
 from evalkit.errors import ConfigError, UserError
-from evalkit.evaluator import DatasetSpec, GenerationSettings, ItemScore, TaskContext
+from evalkit.evaluator import TaskContext
 from evalkit.evaluators import gsm8k, hellaswag, mmlu
 from evalkit.evaluators._fewshot import FewshotSettings, PromptBuilder, RandomSampler
 from evalkit.parity.lm_eval_tasks import lm_eval_tasks_dir
+from evalkit.scores import ItemScore
 from evalkit.suites.loader import load_suite
+from evalkit.suites.schema import GenerationSettings
 from tests.conftest import REPO, SHARED_DATA, run_cli, write_jsonl
 
 needs_shared_data = pytest.mark.skipif(not (SHARED_DATA / "mmlu" / "data").is_dir(),
@@ -90,9 +93,9 @@ def test_mmlu_aggregates_as_lm_eval_groups() -> None:
 
     rng = random.Random(0)
     subjects = {"anatomy": 7, "virology": 12, "marketing": 4}
-    scores = [ItemScore("none", [], {"acc": float(rng.random() < 0.4), "subject": s})
+    scores = [ItemScore("none", [], {"acc": float(rng.random() < 0.4)}, {"subject": s})
               for s, n in subjects.items() for _ in range(n)]
-    per_subject = {s: [x.metrics["acc"] for x in scores if x.metrics["subject"] == s] for s in subjects}
+    per_subject = {s: [x.metrics["acc"] for x in scores if x.details["subject"] == s] for s in subjects}
     evaluator = mmlu.MMLU(mmlu.MMLUSettings(), _ctx(Path(".")))
     group = evaluator.aggregate("none", scores)["acc"]
     sizes = [len(v) for v in per_subject.values()]
@@ -101,10 +104,10 @@ def test_mmlu_aggregates_as_lm_eval_groups() -> None:
     assert group.stderr == pytest.approx(pooled_sample_stderr([mean_stderr(v) for v in per_subject.values()], sizes),
                                          abs=1e-12)
     assert group.n == sum(sizes)
-    one = evaluator.aggregate("none", [s for s in scores if s.metrics["subject"] == "anatomy"])["acc"]
+    one = evaluator.aggregate("none", [s for s in scores if s.details["subject"] == "anatomy"])["acc"]
     assert one.stderr == pytest.approx(mean_stderr(per_subject["anatomy"]), abs=1e-12)
     # A one-question subject has no stderr in lm-eval ("N/A"), nor then do its groups.
-    lonely = [*scores, ItemScore("none", [], {"acc": 1.0, "subject": "sociology"})]
+    lonely = [*scores, ItemScore("none", [], {"acc": 1.0}, {"subject": "sociology"})]
     assert evaluator.aggregate("none", lonely)["acc"].stderr is None
 
 
@@ -269,7 +272,8 @@ def test_benchmarks_suite_resolves_every_task_offline(monkeypatch: pytest.Monkey
     expected = {"mmlu": (14042, 4), "hellaswag": (10042, 4), "gsm8k": (1319, 1)}
     assert {t.name: t.settings.num_fewshot for t in suite.tasks} == {"mmlu": 5, "hellaswag": 0, "gsm8k": 5}
     for task in suite.tasks:
-        ctx = TaskContext(task.name, suite.defaults.seed, task.generation, task.base_dir, data_root)
+        ctx = TaskContext(task.name, suite.defaults.seed, task.generation, task.base_dir, data_root,
+                          dataset=task.dataset)
         evaluator = task.evaluator(task.settings, ctx)
         docs = evaluator.load_docs(task.dataset)
         assert (len(docs), len(evaluator.requests(docs[0], 0))) == expected[task.name]

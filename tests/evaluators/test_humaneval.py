@@ -13,10 +13,12 @@ from typing import Any
 import pytest
 import yaml
 
+from evalkit.data import DatasetSpec
 from evalkit.engine.requests import GenerateUntil
 from evalkit.errors import UserError
-from evalkit.evaluator import DatasetSpec, GenerationSettings, TaskContext, evaluator_registry
+from evalkit.evaluator import TaskContext, evaluator_registry
 from evalkit.parity.lm_eval_humaneval import lm_eval_humaneval_dir
+from evalkit.suites.schema import GenerationSettings
 from tests.conftest import REPO, SHARED_DATA, write_jsonl
 
 
@@ -231,7 +233,7 @@ def test_pass_at_k_per_problem_then_averaged(problems: list[dict[str, Any]]) -> 
     assert [m["pass@1"] for m in per_item] == [0.5, 0.0]
     assert per_item[0]["pass@2"] == pytest.approx(1 - 1 / 6)  # 1 - C(2,2)/C(4,2)
     assert [m["pass@4"] for m in per_item] == [1.0, 0.0]
-    assert [e["passed"] for e in per_item[0]["execution"]] == [True, False, True, False]
+    assert [e["passed"] for e in scores[0][0].details["execution"]] == [True, False, True, False]
     agg = ev.aggregate("create_test", [s[0] for s in scores])
     assert agg["pass@1"].value == 0.25 and agg["pass@1"].n == 2
     assert agg["pass@2"].value == pytest.approx((1 - 1 / 6) / 2)
@@ -248,7 +250,7 @@ def test_all_canonical_solutions_pass_and_empty_completions_pass_none(problems: 
     start = time.perf_counter()
     scores = ev.score_all(problems, [[p["canonical_solution"], ""] for p in problems])
     seconds = time.perf_counter() - start
-    executions = {p["task_id"]: s[0].metrics["execution"] for p, s in zip(problems, scores)}
+    executions = {p["task_id"]: s[0].details["execution"] for p, s in zip(problems, scores)}
     failed_canonical = {t: e[0] for t, e in executions.items() if not e[0]["passed"]}
     passed_empty = [t for t, e in executions.items() if e[1]["passed"]]
     assert failed_canonical == {}, f"canonical solutions that failed: {failed_canonical}"
@@ -300,7 +302,7 @@ def test_verdicts_agree_with_human_evals_reference_executor(problems: list[dict[
     responses = [[d["canonical_solution"], wrong[i % len(wrong)]] for i, d in enumerate(docs)]
     responses[0].append("    while True:\n        pass\n")  # a timeout
     ev = make({"n_samples": 3, "k": [1]})
-    ours = [[e["passed"] for e in s[0].metrics["execution"]] for s in ev.score_all(docs, responses)]
+    ours = [[e["passed"] for e in s[0].details["execution"]] for s in ev.score_all(docs, responses)]
     reference = [[check_correctness(d, c, 3.0)["passed"] for c in comps] for d, comps in zip(docs, responses)]
     assert ours == reference
     assert ours[0] == [True, False, False]

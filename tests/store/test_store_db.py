@@ -12,7 +12,7 @@ from evalkit.errors import UserError
 from evalkit.store import Store, db, default_store_path
 from evalkit.store.db import Migration
 
-EXPECTED_TABLES = {"models", "runs", "results", "samples", "request_cache"}
+EXPECTED_TABLES = {"models", "runs", "results", "samples", "request_cache", "score_cache"}
 
 
 def _tables(conn: sqlite3.Connection) -> set[str]:
