@@ -116,7 +116,7 @@ def run_suite(suite: Suite, config: RunConfig) -> RunOutcome:
     return outcome
 
 
-def _execute(prepared: list[PreparedTask], ref: ModelRef | None, config: RunConfig, store: Store, run_id: str,
+def _execute(prepared: list[PreparedTask], ref: ModelRef | None, opts: RunConfig, store: Store, run_id: str,
              out_dir: Path, device: str, batch_size: int | str) -> RunOutcome:
     flat = [r for p in prepared for doc_reqs in p.requests for r in doc_reqs]
     t0 = time.perf_counter()
@@ -124,13 +124,13 @@ def _execute(prepared: list[PreparedTask], ref: ModelRef | None, config: RunConf
     stats = RunStats()
     if flat:
         assert ref is not None
-        bar = progress_bar(None, "requests", total=0, enabled=config.progress)
+        bar = progress_bar(None, "requests", total=0, enabled=opts.progress)
 
         def factory() -> Any:
             from evalkit.engine.loading import load_backend
 
             bar.set_description("loading model")
-            backend = load_backend(ref, device=device, dtype=config.dtype, batch_size=batch_size)
+            backend = load_backend(ref, device=device, dtype=opts.dtype, batch_size=batch_size)
             bar.set_description("requests")
             bar.reset(total=bar.total)
             return backend
@@ -140,19 +140,19 @@ def _execute(prepared: list[PreparedTask], ref: ModelRef | None, config: RunConf
             bar.refresh()
 
         responses, stats = run_requests(flat, store=store, fingerprint=ref.fingerprint, backend_factory=factory,
-                                        use_cache=config.use_cache, progress=bar.update, on_total=on_total)
+                                        use_cache=opts.use_cache, progress=bar.update, on_total=on_total)
         bar.close()
     requests_s = time.perf_counter() - t0
 
     t1 = time.perf_counter()
     results: dict[str, dict[str, dict[str, Aggregate]]] = {}
     cursor = 0
-    for p in progress_bar(prepared, "scoring", enabled=config.progress):
+    for p in progress_bar(prepared, "scoring", enabled=opts.progress):
         per_doc = []
         for doc_reqs in p.requests:
             per_doc.append(responses[cursor: cursor + len(doc_reqs)])
             cursor += len(doc_reqs)
-        scores, by_filter = _score_task(p, per_doc, store, config.use_cache)
+        scores, by_filter = _score_task(p, per_doc, store, opts.use_cache)
         results[p.task.name] = by_filter
         for group, group_scores in _subgroup_scores(p, scores).items():
             results[group] = _aggregate(p.evaluator, group_scores)
