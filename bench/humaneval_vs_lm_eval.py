@@ -41,15 +41,17 @@ os.environ.setdefault("EVALKIT_PROGRESS", "0")
 
 def run_evalkit(model_dir: Path, problems_file: Path, root: Path, max_gen_toks: int | None,
                 batch_size: int) -> dict:
-    from evalkit.runner import RunOptions, run_suite
+    from evalkit.config import RunConfig
+    from evalkit.runner import run_suite
     from evalkit.suites import load_suite
 
     task = {"name": "humaneval_bench", "evaluator": "humaneval", "dataset": {"path": str(problems_file)}}
     suite = load_suite(evalkit_suite(root / "suite.yaml", [task], max_gen_toks))
     out = root / "evalkit-out"
     start = time.perf_counter()
-    outcome = run_suite(suite, RunOptions(model=str(model_dir), store_path=root / "store.db", output=out,
-                                          batch_size=batch_size, device="cpu", dtype="float32", use_cache=False))
+    outcome = run_suite(suite, RunConfig.resolve(suite, model=str(model_dir), store_path=root / "store.db", output=out,
+                                                 batch_size=batch_size, device="cpu", dtype="float32",
+                                                 use_cache=False))
     total = time.perf_counter() - start
     results = json.loads((out / "results.json").read_text())
     return {"samples": read_samples(out / "samples_humaneval_bench.jsonl"),
@@ -67,6 +69,9 @@ def main() -> None:
                         "on a CPU shared with other busy processes, 1 avoids OpenMP spin-waiting")
     args = parser.parse_args()
 
+    from evalkit.cli import install_environment
+
+    install_environment()  # this script is an edge: evalkit reads the variables set above from here on
     import torch
 
     if args.threads:

@@ -35,7 +35,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp) / "home"
         # Warm the one-time conversion outside the measurement.
-        warm = f"from evalkit.models import resolve_model; resolve_model({args.model!r})"
+        warm = ("from evalkit.cli import install_environment; install_environment(); "
+                f"from evalkit.models import resolve_model; resolve_model({args.model!r})")
         subprocess.run([sys.executable, "-c", warm], cwd=REPO, check=True, capture_output=True)
         first, _ = timed_run(args.model, home, Path(tmp) / "first")
         second, out = timed_run(args.model, home, Path(tmp) / "second")

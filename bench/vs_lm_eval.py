@@ -154,8 +154,10 @@ def main() -> None:
     if args.keep and any((args.keep / task).exists() for task in tasks):
         parser.error(f"--keep {args.keep}: already holds a result folder for {', '.join(tasks)}; choose a new folder")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from evalkit.cli import install_environment
     from evalkit.models import resolve_model
 
+    install_environment()  # this script is an edge: evalkit reads the environment from here on
     model_dir = resolve_model(args.model).path
     assert model_dir is not None
     for task in tasks:

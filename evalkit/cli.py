@@ -1,5 +1,9 @@
 """The ``evalkit`` command line: parse flags, dispatch to the core, turn user errors into one line.
 
+This is the edge: the only module that reads ``os.environ``. It does so once, in
+:func:`install_environment`, into an :class:`~evalkit.config.Environment` that every command
+receives (and that library code finds with :func:`~evalkit.config.current_environment`).
+
 Only argparse is imported at module level so that ``evalkit --help`` answers at once; each
 command imports what it needs.
 """
@@ -11,6 +15,10 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+if TYPE_CHECKING:
+    from evalkit.config import Environment
 
 
 def _batch_size(value: str) -> int | str:
@@ -35,8 +43,15 @@ def _positive_int(value: str) -> int:
     return n
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad flags are bad input like any other: one line, exit code 2 (argparse adds a usage block)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="evalkit", description="Declarative evaluation of language models.")
+    parser = _Parser(prog="evalkit", description="Declarative evaluation of language models.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="run a suite on a model")
@@ -97,14 +112,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def install_environment() -> Environment:
+    """Read ``os.environ`` once into an :class:`~evalkit.config.Environment` and install it for this process.
+
+    Scripts that use evalkit as a library are edges too: they call this once, at their start.
+    """
+    from evalkit.config import Environment, set_environment
+
+    # The tokenizers library warns, and can deadlock, when a process forks (the sandbox starts
+    # programs) after its thread pool ran; set here so every entry point behaves the same.
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    env = Environment.from_environ(os.environ)
+    set_environment(env)
+    return env
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """The ``evalkit`` entry point (the installed script, ``python -m evalkit`` and this module alike)."""
     args = build_parser().parse_args(argv)
     from evalkit.errors import UserError
 
+    env = install_environment()
     try:
         from evalkit import commands
 
-        return getattr(commands, f"cmd_{args.command}")(args) or 0
+        return getattr(commands, f"cmd_{args.command}")(args, env) or 0
     except UserError as exc:
         print(str(exc), file=sys.stderr)
         return exc.exit_code
@@ -114,5 +146,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     sys.exit(main())

@@ -1,4 +1,5 @@
-"""One function per CLI command: turn parsed flags into core calls and print the outcome."""
+"""One function per CLI command: turn parsed flags (and the environment read by the CLI) into core
+calls and print the outcome."""
 
 from __future__ import annotations
 
@@ -7,37 +8,40 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from evalkit.config import Environment, RunConfig
 from evalkit.errors import UserError
 
 if TYPE_CHECKING:
     from evalkit.store import Store
+    from evalkit.suites import Suite
 
 
-def _store(path: Path | None) -> Store:
+def _store(path: Path | None, env: Environment) -> Store:
     """The store at ``path`` (default: the user's); the caller closes it (``with _store(...) as store``)."""
     from evalkit.store import Store, default_store_path
 
-    return Store(path or default_store_path())
+    return Store(path or default_store_path(env.home))
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from evalkit.data import data_root_from_env
-    from evalkit.runner import RunOptions, print_summary, run_suite
-    from evalkit.store import default_store_path
-    from evalkit.suites import load_suite
-
-    suite = load_suite(args.suite)
-    opts = RunOptions(
-        model=args.model, store_path=args.store or default_store_path(), output=args.output, limit=args.limit,
-        batch_size=args.batch_size, device=args.device, dtype=args.dtype,
-        data_root=data_root_from_env(args.data_root), seed=args.seed,
+def run_config(args: argparse.Namespace, suite: Suite, env: Environment) -> RunConfig:
+    """The one :class:`RunConfig` of ``evalkit run``: flags over ``suite``'s defaults over ``env``."""
+    return RunConfig.resolve(
+        suite, env, model=args.model, store_path=args.store, output=args.output, limit=args.limit,
+        batch_size=args.batch_size, seed=args.seed, device=args.device, dtype=args.dtype, data_root=args.data_root,
         tasks=tuple(t.strip() for t in args.tasks.split(",") if t.strip()) if args.tasks else None,
         use_cache=not args.no_cache)
-    print_summary(run_suite(suite, opts))
+
+
+def cmd_run(args: argparse.Namespace, env: Environment) -> int:
+    from evalkit.runner import print_summary, run_suite
+    from evalkit.suites import load_suite
+
+    suite = load_suite(args.suite)  # checked whole (local data files included) before anything runs
+    print_summary(run_suite(suite, run_config(args, suite, env)))
     return 0
 
 
-def cmd_models(args: argparse.Namespace) -> int:
+def cmd_models(args: argparse.Namespace, env: Environment) -> int:
     from evalkit.models.aliases import ALIASES
 
     for alias in ALIASES.values():
@@ -50,7 +54,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_suites(args: argparse.Namespace) -> int:
+def cmd_suites(args: argparse.Namespace, env: Environment) -> int:
     from evalkit.suites import load_suite
 
     if args.action == "validate":
@@ -70,7 +74,7 @@ def cmd_suites(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_evaluators(args: argparse.Namespace) -> int:
+def cmd_evaluators(args: argparse.Namespace, env: Environment) -> int:
     from evalkit.evaluator import evaluator_registry
     from evalkit.suites.loader import describe_settings
 
@@ -85,7 +89,7 @@ def cmd_evaluators(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_score(args: argparse.Namespace) -> int:
+def cmd_score(args: argparse.Namespace, env: Environment) -> int:
     from evalkit.humaneval_scoring import parse_k, print_outcome, score_humaneval
 
     if args.timeout <= 0:
@@ -97,8 +101,8 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_results(args: argparse.Namespace) -> int:
-    with _store(args.store) as store:
+def cmd_results(args: argparse.Namespace, env: Environment) -> int:
+    with _store(args.store, env) as store:
         return _results(args, store)
 
 

@@ -9,7 +9,6 @@ data has another layout (MMLU's per-subject CSVs) document and read it themselve
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +37,10 @@ class DatasetSpec(BaseModel):
 
 
 def data_root_from_env(flag: str | Path | None) -> Path | None:
-    """The ``--data-root`` flag, else ``EVALKIT_DATA_ROOT``, else None."""
-    value = flag or os.environ.get("EVALKIT_DATA_ROOT")
+    """The ``--data-root`` flag, else ``EVALKIT_DATA_ROOT`` (as installed at the edge), else None."""
+    from evalkit.config import current_environment  # read once at the CLI edge
+
+    value = flag or current_environment().data_root
     return Path(value).expanduser() if value else None
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit import __version__
+from evalkit.config import RunConfig
 from evalkit.engine.cached import RunStats, run_requests
 from evalkit.engine.requests import Request
 from evalkit.errors import UnavailableError, UserError
@@ -30,21 +31,6 @@ from evalkit.report import format_table, task_results_block, write_json_atomic, 
 from evalkit.scores import Aggregate, ItemScore
 from evalkit.store import ResultRow, Store
 from evalkit.suites import ResolvedTask, Suite
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    model: str | None
-    store_path: Path
-    output: Path | None = None
-    limit: int | None = None
-    batch_size: int | str | None = None
-    device: str = "auto"
-    dtype: str = "float32"
-    data_root: Path | None = None
-    seed: int | None = None
-    tasks: tuple[str, ...] | None = None
-    use_cache: bool = True
 
 
 @dataclass
@@ -66,28 +52,28 @@ class RunOutcome:
     skipped: dict[str, str] = field(default_factory=dict)  # task -> why this machine cannot run it
 
 
-def run_suite(suite: Suite, opts: RunOptions) -> RunOutcome:
+def run_suite(suite: Suite, config: RunConfig) -> RunOutcome:
+    """Run ``config.tasks`` of ``suite`` (``config`` comes from :meth:`RunConfig.resolve` on the same suite)."""
     started = time.perf_counter()
-    tasks = _select_tasks(suite, opts.tasks)
+    by_name = {t.name: t for t in suite.tasks}
+    tasks = [by_name[name] for name in config.tasks]
     needs_model = any(t.evaluator.request_kinds for t in tasks)
-    if needs_model and not opts.model:
+    if needs_model and not config.model:
         raise UserError("--model is required: tasks " + ", ".join(t.name for t in tasks if t.evaluator.request_kinds)
                         + " query a model")
-    ref = resolve_model(opts.model) if opts.model else None
+    ref = resolve_model(config.model) if config.model else None
     if ref is not None and ref.kind == "openai":
         scoring = [t.name for t in tasks if t.evaluator.request_kinds - {"generate_until"}]
         if scoring:
             raise UserError(f"--model {ref.spec}: an OpenAI-compatible endpoint can only generate; tasks "
                             f"{', '.join(scoring)} need log-likelihoods (use a local model for them)")
-    seed = opts.seed if opts.seed is not None else suite.defaults.seed
-    batch_size = opts.batch_size or suite.defaults.batch_size
-    device = _device_name(opts.device) if needs_model or ref else "cpu"
+    device = _device_name(config.device) if needs_model or ref else "cpu"
     format_chat = _chat_formatter(ref) if ref is not None else None
 
     prepared, skipped = [], {}
-    for t in progress_bar(tasks, "loading data"):
+    for t in progress_bar(tasks, "loading data", enabled=config.progress):
         try:
-            prepared.append(_prepare(t, suite, opts, seed, device, format_chat))
+            prepared.append(_prepare(t, config, device, format_chat))
         except UnavailableError as exc:  # this machine lacks what the task needs (bwrap): run the others
             skipped[t.name] = str(exc)
             print(f"skipped task {t.name}: {exc}", file=sys.stderr)
@@ -95,27 +81,31 @@ def run_suite(suite: Suite, opts: RunOptions) -> RunOutcome:
         raise UnavailableError(next(iter(skipped.values())))
     load_s = time.perf_counter() - started
 
-    with Store(opts.store_path) as store:  # closed on every path, a failed run included
+    with Store(config.store_path) as store:  # closed on every path, a failed run included
         model_name = ref.name if ref else "none"
         run_id = _run_id(suite.name, model_name)
-        out_dir = opts.output or Path("runs") / run_id
+        out_dir = config.output or Path("runs") / run_id
         if out_dir.exists() and any(out_dir.iterdir()):
             raise UserError(f"--output {out_dir}: folder exists and is not empty")
         out_dir.mkdir(parents=True, exist_ok=True)
-        config = {"model": ref.spec if ref else None, "model_name": model_name,
+        record = {"model": ref.spec if ref else None, "model_name": model_name,
                   "model_fingerprint": ref.fingerprint if ref else None, "suite": suite.name,
-                  "suite_path": str(suite.path), "suite_sha256": suite.sha256, "seed": seed,
-                  "batch_size": batch_size, "limit": opts.limit or suite.defaults.limit, "device": device,
-                  "dtype": opts.dtype, "tasks": [t.name for t in tasks], "versions": _library_versions()}
+                  "suite_path": str(suite.path), "suite_sha256": suite.sha256, "seed": config.seed,
+                  "batch_size": config.batch_size, "limit": config.limit, "device": device, "dtype": config.dtype,
+                  "tasks": [t.name for t in tasks],
+                  # The limit each task ran with (None: all documents) and the documents it then had.
+                  "limits": {p.task.name: config.limits[p.task.name] for p in prepared},
+                  "n_effective": {p.task.name: len(p.docs) for p in prepared},
+                  "versions": _library_versions()}
         if ref is not None:
             store.upsert_model(ref.fingerprint, ref.name, str(ref.path) if ref.path else None,
                                ref.parent_fingerprint, ref.metadata())
             if ref.base is not None:
                 store.upsert_model(ref.base.fingerprint, ref.base.name, str(ref.base.path), None, ref.base.metadata())
-        store.create_run(run_id, suite.name, suite.sha256, ref.fingerprint if ref else "", model_name, config,
+        store.create_run(run_id, suite.name, suite.sha256, ref.fingerprint if ref else "", model_name, record,
                          str(out_dir))
         try:
-            outcome = _execute(prepared, ref, opts, store, run_id, out_dir, device, batch_size)
+            outcome = _execute(prepared, ref, config, store, run_id, out_dir, device, config.batch_size)
         except BaseException:
             store.finish_run(run_id, "failed", {})
             raise
@@ -128,14 +118,14 @@ def run_suite(suite: Suite, opts: RunOptions) -> RunOutcome:
             "n-samples": {p.task.name: {"original": p.n_original, "effective": len(p.docs)} for p in prepared},
             "higher_is_better": {p.task.name: p.evaluator.higher_is_better for p in prepared},
             "versions": {p.task.name: p.evaluator.version for p in prepared},
-            "config": config, "timing": timing, "run_id": run_id, "skipped": skipped,
+            "config": record, "timing": timing, "run_id": run_id, "skipped": skipped,
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
         })
         store.finish_run(run_id, "finished", timing)
         return outcome
 
 
-def _execute(prepared: list[PreparedTask], ref: ModelRef | None, opts: RunOptions, store: Store, run_id: str,
+def _execute(prepared: list[PreparedTask], ref: ModelRef | None, opts: RunConfig, store: Store, run_id: str,
              out_dir: Path, device: str, batch_size: int | str) -> RunOutcome:
     flat = [r for p in prepared for doc_reqs in p.requests for r in doc_reqs]
     t0 = time.perf_counter()
@@ -143,7 +133,7 @@ def _execute(prepared: list[PreparedTask], ref: ModelRef | None, opts: RunOption
     stats = RunStats()
     if flat:
         assert ref is not None
-        bar = progress_bar(None, "requests", total=0)
+        bar = progress_bar(None, "requests", total=0, enabled=opts.progress)
 
         def factory() -> Any:
             from evalkit.engine.loading import load_backend
@@ -154,16 +144,19 @@ def _execute(prepared: list[PreparedTask], ref: ModelRef | None, opts: RunOption
             bar.reset(total=bar.total)
             return backend
 
+        def on_total(n: int) -> None:
+            bar.total = n
+            bar.refresh()
+
         responses, stats = run_requests(flat, store=store, fingerprint=ref.fingerprint, backend_factory=factory,
-                                        use_cache=opts.use_cache, progress=bar.update,
-                                        on_total=lambda n: setattr(bar, "total", n) or bar.refresh())
+                                        use_cache=opts.use_cache, progress=bar.update, on_total=on_total)
         bar.close()
     requests_s = time.perf_counter() - t0
 
     t1 = time.perf_counter()
     results: dict[str, dict[str, dict[str, Aggregate]]] = {}
     cursor = 0
-    for p in progress_bar(prepared, "scoring"):
+    for p in progress_bar(prepared, "scoring", enabled=opts.progress):
         per_doc = []
         for doc_reqs in p.requests:
             per_doc.append(responses[cursor: cursor + len(doc_reqs)])
@@ -241,9 +234,20 @@ def _sample_records(p: PreparedTask, per_doc: list[list[Any]], scores: list[list
     return records
 
 
-def _prepare(task: ResolvedTask, suite: Suite, opts: RunOptions, seed: int, device: str,
-             format_chat: Any) -> PreparedTask:
-    ctx = TaskContext(task.name, seed, task.generation, task.base_dir, opts.data_root, device, format_chat,
+class MissingField(KeyError):
+    """A document lacks a field its evaluator reads: a data problem, unlike any other KeyError (a bug)."""
+
+
+class _Document(dict[str, Any]):
+    """A document whose missing fields raise :class:`MissingField`, so that the runner can tell a
+    data problem (the document lacks a field) from a bug (a KeyError anywhere else in an evaluator)."""
+
+    def __missing__(self, key: str) -> Any:
+        raise MissingField(key)
+
+
+def _prepare(task: ResolvedTask, config: RunConfig, device: str, format_chat: Any) -> PreparedTask:
+    ctx = TaskContext(task.name, config.seed, task.generation, task.base_dir, config.data_root, device, format_chat,
                       dataset=task.dataset)
     evaluator = task.evaluator(task.settings, ctx)
     assert task.dataset is not None
@@ -252,24 +256,14 @@ def _prepare(task: ResolvedTask, suite: Suite, opts: RunOptions, seed: int, devi
     except UserError as exc:
         raise UserError(f"task {task.name}: {exc}") from None
     n_original = len(docs)
-    limit = opts.limit or task.limit or suite.defaults.limit
-    docs = docs[:limit] if limit else docs
+    limit = config.limits[task.name]
+    docs = [_Document(doc) for doc in (docs[:limit] if limit else docs)]
     try:
         requests = [evaluator.requests(doc, i) for i, doc in enumerate(docs)]
-    except KeyError as exc:
+    except MissingField as exc:
         raise UserError(f"task {task.name}: documents have no field {exc} "
                         f"(they have: {', '.join(docs[0]) if docs else 'no documents'})") from None
     return PreparedTask(task, evaluator, docs, n_original, requests)
-
-
-def _select_tasks(suite: Suite, names: tuple[str, ...] | None) -> list[ResolvedTask]:
-    if not names:
-        return list(suite.tasks)
-    known = {t.name: t for t in suite.tasks}
-    unknown = [n for n in names if n not in known]
-    if unknown:
-        raise UserError(f"--tasks: unknown task {unknown[0]!r} in suite {suite.name} (known: {', '.join(known)})")
-    return [known[n] for n in names]
 
 
 def _chat_formatter(ref: ModelRef) -> Any:

@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from evalkit.config import Environment, set_environment
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
@@ -22,6 +24,9 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ["EVALKIT_PROGRESS"] = "0"
 os.environ["TOKENIZERS_PARALLELISM"] = "false"
+
+# The tests are an edge too: in-process calls see the variables as each test sets them.
+set_environment(lambda: Environment.from_environ(os.environ))
 
 
 @pytest.fixture(scope="session")

@@ -11,11 +11,19 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
+import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from evalkit.config import RunConfig
+from evalkit.engine.requests import Request
+from evalkit.errors import UserError
+from evalkit.evaluator import Evaluator, EvaluatorSettings, ItemScore, register_evaluator
+from evalkit.runner import run_suite
 from evalkit.store import Store
+from evalkit.suites import load_suite
 from tests.conftest import REPO, run_cli, write_jsonl
 
 PPL_TEXT = ("The lighthouse keeper climbed the spiral stairs every evening at dusk. He wound the clockwork, "
@@ -156,3 +164,74 @@ def test_default_model_perplexity_equals_direct_transformers(tmp_path: Path, def
     assert math.isclose(results["token_perplexity,none"], math.exp(-direct / len(ids)), rel_tol=1e-4)
     n_bytes = len(PPL_TEXT.encode())
     assert math.isclose(results["bits_per_byte,none"], -direct / n_bytes / math.log(2), rel_tol=1e-4)
+
+
+def test_results_record_the_limit_each_task_ran_with(tmp_path: Path, tiny_model_dir: Path) -> None:
+    make_suite(tmp_path, n_prompts=5)
+    suite = tmp_path / "limits.yaml"
+    suite.write_text("""
+suite: limits
+defaults: {limit: 3, generation: {max_gen_toks: 4}}
+tasks:
+  - name: ppl
+    evaluator: perplexity
+    dataset: {path: json, data_files: texts.jsonl}
+    limit: 1
+  - name: answers
+    evaluator: generation_metrics
+    dataset: {path: json, data_files: qa.jsonl}
+    metrics: [chrf]
+""")
+    proc = run_cli("run", str(suite), "--model", str(tiny_model_dir), "--output", str(tmp_path / "o"))
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads((tmp_path / "o" / "results.json").read_text())
+    assert results["config"]["limits"] == {"ppl": 1, "answers": 3}
+    assert results["config"]["n_effective"] == {"ppl": 1, "answers": 3}
+    assert results["n-samples"] == {"ppl": {"original": 2, "effective": 1}, "answers": {"original": 5, "effective": 3}}
+
+
+@register_evaluator("test_field_reader")
+class _FieldReader(Evaluator):
+    """Reads the document field its settings name; a document without it is a data problem."""
+
+    class Settings(EvaluatorSettings):
+        field: str = "text"
+
+    def requests(self, doc: dict[str, Any], doc_id: int) -> list[Request]:
+        assert isinstance(self.settings, _FieldReader.Settings)
+        doc[self.settings.field]
+        return []
+
+    def score(self, doc: dict[str, Any], responses: list[Any]) -> list[ItemScore]:
+        return [ItemScore("none", [], {"one": 1.0})]
+
+
+@register_evaluator("test_buggy_lookup")
+class _BuggyLookup(_FieldReader):
+    """A bug: a lookup in the evaluator's own table fails, whatever the documents hold."""
+
+    def requests(self, doc: dict[str, Any], doc_id: int) -> list[Request]:
+        table: dict[str, int] = {}
+        return [table["internal"]]  # type: ignore[list-item]
+
+
+def _run_in_process(tmp_path: Path, evaluator: str, setting: str = "") -> None:
+    write_jsonl(tmp_path / "d.jsonl", [{"text": "a"}])
+    suite = tmp_path / "s.yaml"
+    suite.write_text(f"suite: s\ntasks:\n  - name: t\n    evaluator: {evaluator}\n"
+                     f"    dataset: {{path: json, data_files: d.jsonl}}\n{setting}")
+    loaded = load_suite(suite)
+    run_suite(loaded, RunConfig.resolve(loaded, model=None, store_path=tmp_path / "db", output=tmp_path / "o"))
+
+
+def test_a_missing_document_field_is_a_data_problem(tmp_path: Path) -> None:
+    _run_in_process(tmp_path, "test_field_reader")  # the field is there: runs
+    with pytest.raises(UserError, match=r"^task t: documents have no field 'body' \(they have: text\)$"):
+        _run_in_process(tmp_path / "missing", "test_field_reader", "    field: body\n")
+    assert not (tmp_path / "missing" / "o").exists()
+
+
+def test_a_keyerror_inside_an_evaluator_is_a_bug(tmp_path: Path) -> None:
+    with pytest.raises(KeyError) as info:
+        _run_in_process(tmp_path, "test_buggy_lookup")
+    assert not isinstance(info.value, UserError) and info.value.args == ("internal",)

@@ -6,7 +6,6 @@ be scored through it; the runner refuses them before anything starts.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -25,7 +24,9 @@ class OpenAIBackend:
             import openai
         except ImportError:
             raise UserError("openai: models need the openai package: pip install openai") from None
-        self.client = openai.OpenAI(base_url=base_url, api_key=os.environ.get("OPENAI_API_KEY", "EMPTY"),
+        from evalkit.config import current_environment  # OPENAI_API_KEY, read once at the CLI edge
+
+        self.client = openai.OpenAI(base_url=base_url, api_key=current_environment().openai_api_key or "EMPTY",
                                     max_retries=max_retries, timeout=600)
         self.model = model
         self.concurrency = concurrency

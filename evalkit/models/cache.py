@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from evalkit.config import current_environment
 
 
 def cache_dir() -> Path:
-    """``$EVALKIT_CACHE``, default ``~/.cache/evalkit``."""
-    return Path(os.environ.get("EVALKIT_CACHE") or Path.home() / ".cache" / "evalkit").expanduser()
+    """The installed environment's cache folder (``EVALKIT_CACHE``, default ``~/.cache/evalkit``)."""
+    return current_environment().cache

@@ -6,7 +6,6 @@ Resolution is cheap (no weights are loaded), so a fully cached rerun never loads
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -115,7 +114,9 @@ def _hub_snapshot(repo_id: str) -> Path:
     from huggingface_hub import snapshot_download
 
     patterns = ["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja", "*.tiktoken"]
-    offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false")
+    from evalkit.config import current_environment  # HF_HUB_OFFLINE, read once at the CLI edge
+
+    offline = current_environment().hf_hub_offline
     try:
         return Path(snapshot_download(repo_id, allow_patterns=patterns, local_files_only=offline))
     except Exception:  # noqa: BLE001 -- a network failure of any kind: fall back to the cache

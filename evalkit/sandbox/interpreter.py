@@ -44,8 +44,9 @@ def project_root() -> Path:
 def hidden_roots() -> list[Path]:
     """Directories a program must never see: ``$HOME``, the project and the evalkit home (the store)."""
     roots = [Path.home(), project_root()]
-    store = os.environ.get("EVALKIT_HOME", "").strip()
-    roots.append(Path(store).expanduser() if store else Path.home() / ".evalkit")
+    from evalkit.config import current_environment  # EVALKIT_HOME, read once at the CLI edge
+
+    roots.append(current_environment().home)
     return [Path(os.path.realpath(r)) for r in roots]
 
 

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 
 def evalkit_home() -> Path:
-    """Return ``$EVALKIT_HOME`` (``~`` expanded) or ``~/.evalkit`` when it is unset or empty."""
-    home = os.environ.get("EVALKIT_HOME", "").strip()
-    return Path(home).expanduser() if home else Path.home() / ".evalkit"
+    """The evalkit home of the installed environment (``EVALKIT_HOME``, default ``~/.evalkit``)."""
+    from evalkit.config import current_environment
+
+    return current_environment().home
 
 
-def default_store_path() -> Path:
-    """Return the path of the shared results database, ``<evalkit home>/evalkit.db``.
+def default_store_path(home: Path | None = None) -> Path:
+    """Return the path of the shared results database, ``<home>/evalkit.db`` (default: :func:`evalkit_home`).
 
     Nothing is created here; :class:`~evalkit.store.Store` creates the folder when it opens.
     """
-    return evalkit_home() / "evalkit.db"
+    return (home or evalkit_home()) / "evalkit.db"

@@ -1,7 +1,8 @@
 """Load a suite file (and its includes) into typed, validated tasks.
 
 Every problem becomes one :class:`~evalkit.errors.ConfigError` naming ``file:line:column`` and the
-field; loading touches no model, no data set and writes nothing.
+field; loading touches no model and writes nothing. Of the data it only checks that the local files
+a suite names exist (relative to the suite file), so a typo there is reported like any other.
 """
 
 from __future__ import annotations
@@ -70,10 +71,15 @@ def _load_file(path: Path, digest: Any, stack: tuple[Path, ...]) -> tuple[SuiteF
         for task in included:
             _claim_name(task.name, ("include", i), seen, source)
             tasks.append(task)
+    own: list[ResolvedTask] = []
     for i, raw in enumerate(suite_file.tasks):
         task = _resolve_task(raw, ("tasks", i), source, suite_file.defaults, path.parent)
         _claim_name(task.name, ("tasks", i, "name"), seen, source)
-        tasks.append(task)
+        own.append(task)
+    # Files are checked once the whole file is well-formed, so that a structural error is reported first.
+    for i, task in enumerate(own):
+        _check_data_files(task, ("tasks", i, "dataset", "data_files"), source)
+    tasks.extend(own)
     if not tasks and not stack:
         raise source.error(("tasks",), "a suite needs at least one task (in tasks or include)")
     return suite_file, tasks
@@ -102,10 +108,46 @@ def _resolve_task(raw: Any, loc: Loc, source: SourceMap, defaults: Defaults, bas
     dataset = common.dataset or cls.default_dataset
     if dataset is None:
         raise source.error(loc, f"dataset: required by evaluator {cls.name!r}")
+    default_split = cls.default_dataset.split if cls.default_dataset else None
+    if dataset.split is None and default_split and _is_local_folder(dataset, base_dir):
+        # As for the hub form: a folder without a split holds the evaluator's default one (gsm8k: test).
+        dataset = dataset.model_copy(update={"split": default_split})
     generation = defaults.generation
     if common.generation is not None:
         generation = generation.model_copy(update=common.generation.model_dump(exclude_unset=True))
     return ResolvedTask(common.name, cls, settings, dataset, common.limit, generation, base_dir)
+
+
+def _is_local_folder(dataset: DatasetSpec, base_dir: Path) -> bool:
+    """True when ``dataset.path`` names a folder next to the suite file (as the data loader finds it)."""
+    from evalkit.data import FILE_BUILDERS
+
+    return dataset.path not in FILE_BUILDERS and (base_dir / dataset.path).expanduser().is_dir()
+
+
+def _check_data_files(task: ResolvedTask, loc: Loc, source: SourceMap) -> None:
+    """Each local file in ``dataset.data_files`` exists (patterns are left to the loader)."""
+    from evalkit.data import FILE_BUILDERS
+
+    spec = task.dataset
+    if spec is None or spec.path not in FILE_BUILDERS or spec.data_files is None:
+        return
+    files = spec.data_files
+    named: list[tuple[Loc, str]] = []
+    if isinstance(files, str):
+        named.append(((), files))
+    elif isinstance(files, list):
+        named.extend(((j,), f) for j, f in enumerate(files))
+    else:
+        for split, group in files.items():
+            if isinstance(group, str):
+                named.append(((split,), group))
+            else:
+                named.extend(((split, j), f) for j, f in enumerate(group))
+    for where, name in named:
+        full = (task.base_dir / name).expanduser()
+        if not any(ch in name for ch in "*?[") and not full.exists():
+            raise source.error(loc + where, f"no such file {str(full)!r}")
 
 
 def _validate(model: type[BaseModel], data: dict[str, Any], source: SourceMap, loc: Loc,

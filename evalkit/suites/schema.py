@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -26,7 +26,8 @@ class Defaults(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    batch_size: int | Literal["auto"] = Field(8, description="requests per forward pass, or 'auto'")
+    batch_size: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(8, description="requests per forward pass, "
+                                                                       "or 'auto'")
     seed: int = Field(1234, description="seed for sampling and few-shot selection")
     limit: int | None = Field(None, ge=1, description="use only the first N documents of each task")
     generation: GenerationSettings = GenerationSettings()

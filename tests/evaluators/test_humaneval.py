@@ -347,13 +347,15 @@ def test_run_skips_the_task_with_one_line_where_the_sandbox_cannot_run(
         capsys: pytest.CaptureFixture[str]) -> None:
     """As the quickstart on a machine without bubblewrap: the HumanEval task is skipped, the others run."""
     import evalkit.sandbox.isolation as isolation_module
-    from evalkit.runner import RunOptions, print_summary, run_suite
+    from evalkit.config import RunConfig
+    from evalkit.runner import print_summary, run_suite
     from evalkit.suites import load_suite
 
     monkeypatch.setattr(isolation_module, "find_bwrap", lambda: MISSING_BWRAP)
-    opts = RunOptions(model=str(tiny_model_dir), store_path=tmp_path / "store.db", output=tmp_path / "out",
-                      device="cpu")
-    outcome = run_suite(load_suite(_skip_suite(tmp_path)), opts)
+    suite = load_suite(_skip_suite(tmp_path))
+    opts = RunConfig.resolve(suite, model=str(tiny_model_dir), store_path=tmp_path / "store.db",
+                             output=tmp_path / "out", device="cpu")
+    outcome = run_suite(suite, opts)
     assert set(outcome.results) == {"refs"} and list(outcome.skipped) == ["he"]
     line = outcome.skipped["he"]
     assert "\n" not in line and "install it (apt-get install bubblewrap)" in line and "--isolation rlimits" in line
@@ -365,4 +367,6 @@ def test_run_skips_the_task_with_one_line_where_the_sandbox_cannot_run(
     from evalkit.errors import UnavailableError
 
     with pytest.raises(UnavailableError, match="bubblewrap cannot run here"):  # nothing left to run: the line
-        run_suite(load_suite(_skip_suite(tmp_path, with_other_task=False)), opts)
+        only_humaneval = load_suite(_skip_suite(tmp_path, with_other_task=False))
+        run_suite(only_humaneval, RunConfig.resolve(only_humaneval, model=str(tiny_model_dir),
+                                                    store_path=tmp_path / "store.db", device="cpu"))

@@ -31,13 +31,14 @@ INSTRUCT_PROBLEMS = 3
 
 
 def _evalkit_run(root: Path, model_dir: Path, tasks: list[dict[str, Any]]) -> Path:
-    from evalkit.runner import RunOptions, run_suite
+    from evalkit.config import RunConfig
+    from evalkit.runner import run_suite
     from evalkit.suites import load_suite
 
     suite = load_suite(evalkit_suite(root / "suite.yaml", tasks, MAX_GEN_TOKS))
     out = root / "evalkit-out"
-    run_suite(suite, RunOptions(model=str(model_dir), store_path=root / "store.db", output=out, batch_size=8,
-                                device="cpu", dtype="float32"))
+    run_suite(suite, RunConfig.resolve(suite, model=str(model_dir), store_path=root / "store.db", output=out,
+                                       batch_size=8, device="cpu", dtype="float32"))
     return out
 
 

@@ -3,13 +3,12 @@ no traceback, and leaves nothing behind (no output folder, no results store)."""
 
 from __future__ import annotations
 
-import re
 import textwrap
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import REPO, run_cli
 
 GOOD_TASK = """\
   - name: ppl
@@ -46,6 +45,14 @@ CASES = {
     "dataset_extra_key": (("suite: s\ntasks:\n  - name: p\n    evaluator: perplexity\n"
                           "    dataset: {path: json, data_file: x.jsonl}\n"), 5, 27, "tasks[0].dataset.data_file",
                           "unknown field for this section (known: data_files, name, path, revision, split)"),
+    "batch_size_zero": ("suite: s\ndefaults:\n  batch_size: 0\ntasks:\n" + GOOD_TASK, 3, 3, "defaults.batch_size",
+                        "greater than or equal to 1 or input should be 'auto', got 0"),
+    # Files named in a suite are checked when it is loaded, relative to the suite file.
+    "missing_data_file": ("suite: s\ntasks:\n" + GOOD_TASK, 5, 27, "tasks[0].dataset.data_files",
+                          "no such file '"),
+    "missing_data_file_in_list": (("suite: s\ntasks:\n  - name: p\n    evaluator: perplexity\n"
+                                   "    dataset:\n      path: json\n      data_files: [x.jsonl]\n"), 7, 20,
+                                  "tasks[0].dataset.data_files[0]", "x.jsonl'"),
     "bad_task_name": (("suite: s\ntasks:\n  - name: 'has space'\n    evaluator: perplexity\n"
                       "    dataset: {path: json, data_files: x.jsonl}\n"), 3, 5, "tasks[0].name", "pattern"),
 }
@@ -83,14 +90,39 @@ def test_bad_flag_value_exits_2() -> None:
     assert "expected a positive integer or 'auto'" in proc.stderr
 
 
-def test_missing_data_file_is_one_line(tmp_path: Path, evalkit_env: Path, tiny_model_dir: Path) -> None:
+def test_batch_size_zero_flag_is_one_line(tmp_path: Path, evalkit_env: Path) -> None:
     suite = tmp_path / "s.yaml"
     suite.write_text("suite: s\ntasks:\n" + GOOD_TASK)
-    proc = run_cli("run", str(suite), "--model", str(tiny_model_dir), "--output", str(tmp_path / "out"))
+    (tmp_path / "texts.jsonl").write_text('{"text": "a"}\n')
+    proc = run_cli("run", str(suite), "--batch-size", "0", "--output", str(tmp_path / "out"))
     assert proc.returncode == 2
-    assert re.fullmatch(r"task ppl: dataset\.data_files: no such file '.*texts\.jsonl'\n", proc.stderr)
+    assert proc.stderr == ("evalkit run: argument --batch-size: expected a positive integer or 'auto', got '0' "
+                           "(see evalkit run --help)\n")
     assert not (tmp_path / "out").exists()
     assert not evalkit_env.exists()
+
+
+def test_missing_data_file_is_named_with_its_suite_line(tmp_path: Path, evalkit_env: Path) -> None:
+    """Reported at load time: before any progress bar, model or data set, as a suite error."""
+    suite = tmp_path / "s.yaml"
+    suite.write_text("suite: s\ntasks:\n" + GOOD_TASK)
+    proc = run_cli("run", str(suite), "--model", "smollm2-135m-instruct", "--output", str(tmp_path / "out"))
+    assert proc.returncode == 2
+    expected = f"{suite}:5:27: tasks[0].dataset.data_files: no such file '{tmp_path / 'texts.jsonl'}'\n"
+    assert proc.stderr == expected
+    assert not (tmp_path / "out").exists()
+    assert not evalkit_env.exists()
+
+
+def test_data_files_resolve_relative_to_the_suite_file(tmp_path: Path) -> None:
+    """A file next to the suite is found whatever the working folder; so is one in an included file's folder."""
+    (tmp_path / "inc").mkdir()
+    (tmp_path / "inc" / "texts.jsonl").write_text('{"text": "a"}\n')
+    (tmp_path / "inc" / "part.yaml").write_text("suite: part\ntasks:\n" + GOOD_TASK)
+    suite = tmp_path / "s.yaml"
+    suite.write_text("suite: s\ninclude: [inc/part.yaml]\n")
+    proc = run_cli("suites", "validate", str(suite), cwd=REPO / "evalkit")
+    assert proc.returncode == 0, proc.stderr
 
 
 def test_valid_suites_in_repo_validate() -> None:
