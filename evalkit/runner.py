@@ -21,10 +21,12 @@ from typing import Any
 
 from evalkit import __version__
 from evalkit.config import RunConfig
-from evalkit.engine.cached import RunStats, run_requests
+from evalkit.engine.backend import Backend, backend_class
+from evalkit.engine.dispatch import RunStats, run_requests
 from evalkit.engine.requests import Request
 from evalkit.errors import UnavailableError, UserError
 from evalkit.evaluator import Evaluator, TaskContext
+from evalkit.models.chat import ChatFormatter
 from evalkit.models.resolve import ModelRef, resolve_model
 from evalkit.progress import progress_bar
 from evalkit.report import format_table, task_results_block, write_json_atomic, write_jsonl_atomic
@@ -62,13 +64,12 @@ def run_suite(suite: Suite, config: RunConfig) -> RunOutcome:
         raise UserError("--model is required: tasks " + ", ".join(t.name for t in tasks if t.evaluator.request_kinds)
                         + " query a model")
     ref = resolve_model(config.model) if config.model else None
-    if ref is not None and ref.kind == "openai":
-        scoring = [t.name for t in tasks if t.evaluator.request_kinds - {"generate_until"}]
-        if scoring:
-            raise UserError(f"--model {ref.spec}: an OpenAI-compatible endpoint can only generate; tasks "
-                            f"{', '.join(scoring)} need log-likelihoods (use a local model for them)")
+    format_chat: ChatFormatter | None = None
+    if ref is not None:
+        backend = backend_class(ref)  # the class: what it can answer is known without loading anything
+        _check_capabilities(ref, backend, tasks)
+        format_chat = backend.chat_formatter(ref)  # loads the tokenizer on first use only
     device = _device_name(config.device) if needs_model or ref else "cpu"
-    format_chat = _chat_formatter(ref) if ref is not None else None
 
     prepared, skipped = [], {}
     for t in progress_bar(tasks, "loading data", enabled=config.progress):
@@ -135,7 +136,7 @@ def _execute(prepared: list[PreparedTask], ref: ModelRef | None, opts: RunConfig
         assert ref is not None
         bar = progress_bar(None, "requests", total=0, enabled=opts.progress)
 
-        def factory() -> Any:
+        def factory() -> Backend:
             from evalkit.engine.loading import load_backend
 
             bar.set_description("loading model")
@@ -246,7 +247,7 @@ class _Document(dict[str, Any]):
         raise MissingField(key)
 
 
-def _prepare(task: ResolvedTask, config: RunConfig, device: str, format_chat: Any) -> PreparedTask:
+def _prepare(task: ResolvedTask, config: RunConfig, device: str, format_chat: ChatFormatter | None) -> PreparedTask:
     ctx = TaskContext(task.name, config.seed, task.generation, task.base_dir, config.data_root, device, format_chat,
                       dataset=task.dataset)
     evaluator = task.evaluator(task.settings, ctx)
@@ -266,50 +267,15 @@ def _prepare(task: ResolvedTask, config: RunConfig, device: str, format_chat: An
     return PreparedTask(task, evaluator, docs, n_original, requests)
 
 
-def _chat_formatter(ref: ModelRef) -> Any:
-    """A function rendering messages with the model's chat template; the tokenizer loads on first use."""
-    if ref.kind == "openai":
-        # The server applies its own template to the one user turn we send; a prompt with more
-        # turns (a system prompt, few-shot turns) cannot be sent that way without losing them.
-        def single_turn(messages: list[dict[str, str]]) -> str:
-            if len(messages) != 1 or messages[0]["role"] != "user":
-                raise UserError(f"--model {ref.spec}: an endpoint takes one user turn; this task's chat prompt has "
-                                f"{len(messages)} turns (unset apply_chat_template or fewshot_as_multiturn)")
-            return messages[0]["content"]
-
-        return single_turn
-    tokenizer_holder: list[Any] = []
-    warned: list[bool] = []  # the system-turn warning is given once per run
-
-    def format_chat(messages: list[dict[str, str]]) -> str:
-        if not tokenizer_holder:
-            from transformers import AutoTokenizer
-
-            path = ref.path if ref.kind == "hf" else (ref.base.path if ref.base else ref.path)
-            tokenizer_holder.append(AutoTokenizer.from_pretrained(path))
-        tokenizer = tokenizer_holder[0]
-        if not tokenizer.chat_template:
-            raise UserError(f"model {ref.name}: its tokenizer has no chat template (unset apply_chat_template)")
-        from jinja2.exceptions import TemplateError
-
-        try:
-            return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        except TemplateError as exc:
-            if not any(m["role"] == "system" for m in messages):
-                raise UserError(f"model {ref.name}: its chat template failed: {exc}") from None
-            # As lm-eval does: a template that rejects a system turn (older Gemma ones) gets the
-            # chat without it, said once, since the prompts then lack the instruction.
-            if not warned:
-                warned.append(True)
-                print(f"warning: model {ref.name}: its chat template rejects a system turn ({exc}); "
-                      "the system turn is dropped, as lm-eval does", file=sys.stderr)
-            try:
-                return tokenizer.apply_chat_template([m for m in messages if m["role"] != "system"], tokenize=False,
-                                                     add_generation_prompt=True)
-            except TemplateError as again:
-                raise UserError(f"model {ref.name}: its chat template failed: {again}") from None
-
-    return format_chat
+def _check_capabilities(ref: ModelRef, backend: type[Backend], tasks: list[ResolvedTask]) -> None:
+    """Refuse, before anything is loaded or written, tasks whose requests the backend cannot answer."""
+    missing = {t.name: sorted(t.evaluator.request_kinds - backend.request_kinds) for t in tasks}
+    refused = [name for name, kinds in missing.items() if kinds]
+    if refused:
+        kinds = sorted({k for name in refused for k in missing[name]})
+        raise UserError(f"--model {ref.spec}: {backend.description} answers only "
+                        f"{', '.join(sorted(backend.request_kinds))} requests; tasks {', '.join(refused)} need "
+                        f"{', '.join(kinds)} (use a local model for them)")
 
 
 def _device_name(device: str) -> str:

@@ -29,6 +29,7 @@ from pydantic import Field, model_validator
 from evalkit.data import DatasetSpec
 from evalkit.errors import UserError
 from evalkit.evaluator import EvaluatorSettings, TaskContext
+from evalkit.models.chat import require_formatter
 
 TARGET_DELIMITER = " "
 FEWSHOT_DELIMITER = "\n\n"
@@ -121,10 +122,9 @@ class PromptBuilder:
         messages = build_messages(description, shots, question, self.settings.system_instruction)
         if not self.settings.apply_chat_template:
             return "".join(m.to_text() for m in messages)
-        if self.ctx.format_chat is None:
-            raise UserError(f"task {self.ctx.task_name}: apply_chat_template is set but the model has no chat template")
+        format_chat = require_formatter(self.ctx.format_chat, self.ctx.task_name)
         chat = [m.to_dict() for m in messages] if self.settings.multiturn else multiturn_to_singleturn(messages)
-        return self.ctx.format_chat(chat)
+        return format_chat(chat)
 
 
 def load_split(dataset: DatasetSpec, split: str, ctx: TaskContext) -> list[dict[str, Any]]:

@@ -13,9 +13,9 @@ from typing import Any
 from pydantic import Field
 
 from evalkit.engine.requests import GenerateUntil, Request, Sampling
-from evalkit.errors import UserError
 from evalkit.evaluator import register_evaluator
 from evalkit.evaluators._text_metrics_common import TextMetricSettings, TextMetricsEvaluator
+from evalkit.models.chat import require_formatter
 
 
 class GenerationMetricsSettings(TextMetricSettings):
@@ -35,14 +35,13 @@ class GenerationMetrics(TextMetricsEvaluator):
         text = str(doc[self.settings.prompt_field])
         if not self.settings.apply_chat_template:
             return text
-        if self.ctx.format_chat is None:
-            raise UserError(f"task {self.ctx.task_name}: apply_chat_template is set but the model has no chat template")
+        format_chat = require_formatter(self.ctx.format_chat, self.ctx.task_name)
         messages = [{"role": "system", "content": self.settings.system_prompt}] if self.settings.system_prompt else []
-        return self.ctx.format_chat(messages + [{"role": "user", "content": text}])
+        return format_chat(messages + [{"role": "user", "content": text}])
 
     def requests(self, doc: dict[str, Any], doc_id: int) -> list[Request]:
         gen = self.ctx.generation
-        sampling = Sampling(gen.temperature, gen.top_p, self.ctx.seed)
+        sampling = Sampling.from_generation(gen, self.ctx.seed)
         return [GenerateUntil(self.prompt(doc), tuple(self.settings.until), gen.max_gen_toks, sampling)]
 
     def predictions(self, docs: Sequence[dict[str, Any]], responses: Sequence[list[Any]]) -> list[str]:

@@ -100,7 +100,7 @@ class GSM8K(Evaluator):
     def requests(self, doc: dict[str, Any], doc_id: int) -> list[Request]:
         gen = self.ctx.generation
         context = self.prompts.context("", self._shots(doc, doc_id), question_text(doc))
-        sampling = Sampling(gen.temperature, gen.top_p, self.ctx.seed)
+        sampling = Sampling.from_generation(gen, self.ctx.seed)
         return [GenerateUntil(context, tuple(self.settings.until), gen.max_gen_toks, sampling)]
 
     def target(self, doc: dict[str, Any]) -> Any:

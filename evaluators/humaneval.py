@@ -44,6 +44,7 @@ from evalkit.evaluators._code_exec import (
     pass_at_k,
     read_jsonl,
 )
+from evalkit.models.chat import require_formatter
 from evalkit.sandbox.isolation import unsandboxed_refusal
 from evalkit.scores import Aggregate, ItemScore, finite_or_none
 
@@ -161,10 +162,7 @@ class HumanEval(Evaluator):
         return self._render_chat(messages, gen_prefix)
 
     def _render_chat(self, messages: list[dict[str, str]], gen_prefix: str | None) -> str:
-        format_chat = self.ctx.format_chat
-        if format_chat is None:
-            raise UserError(f"task {self.ctx.task_name}: apply_chat_template is on but the model has no chat "
-                            "template (set apply_chat_template: false)")
+        format_chat = require_formatter(self.ctx.format_chat, self.ctx.task_name)
         if gen_prefix is None:
             return format_chat(messages)
         try:
@@ -190,7 +188,7 @@ class HumanEval(Evaluator):
             raise UserError(f"task {self.ctx.task_name}: n_samples {self.settings.n_samples} with greedy decoding "
                             f"gives {self.settings.n_samples} identical completions; set generation.temperature "
                             "> 0 (lm-eval's humaneval_64: temperature 0.2, top_p 0.95)")
-        sampling = Sampling(gen.temperature, gen.top_p, self.ctx.seed)
+        sampling = Sampling.from_generation(gen, self.ctx.seed)
         context = self.context(doc)
         return [GenerateUntil(context, tuple(self.settings.until), self.max_gen_toks(), sampling, sample_index=i)
                 for i in range(self.settings.n_samples)]

@@ -19,13 +19,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from transformers.cache_utils import DynamicCache, DynamicLayer
 
-from evalkit.engine.generation import cut_at_stops, stop_strings
+from evalkit.engine.generation import cut_at_stops, left_padded, stop_strings
+from evalkit.engine.kv_cache import cache_argument, cache_of
 from evalkit.engine.requests import GenerateUntil
+
+if TYPE_CHECKING:
+    from evalkit.engine.hf import HFBackend
 
 # generation_config fields that would change greedy decoding; with any of them set we defer to
 # model.generate, which applies them.
@@ -57,9 +61,7 @@ class _Row:
 
 
 class ContinuousGreedyDecoder:
-    def __init__(self, backend: Any):
-        import inspect
-
+    def __init__(self, backend: HFBackend):
         self.backend = backend
         self.model = backend.model
         self.device = backend.device
@@ -68,8 +70,7 @@ class ContinuousGreedyDecoder:
         eos = set(ids if isinstance(ids, list) else [ids] if ids is not None else [])
         eos.add(backend.eot_token_id)
         self.eos_ids = {i for i in eos if i is not None}
-        params = inspect.signature(self.model.forward).parameters
-        self.cache_arg = "cache" if "cache" in params else "past_key_values"
+        self.cache_arg = cache_argument(self.model.forward)
 
     def run(self, items: Sequence[tuple[int, list[int], GenerateUntil]], on_done: Callable[[int, str], None]) -> None:
         """Decode every (request index, context ids, request) and report each text as it finishes."""
@@ -131,22 +132,14 @@ class ContinuousGreedyDecoder:
             for ids in contexts:
                 with torch.inference_mode():
                     out = self.model(torch.tensor([ids], device=self.device), use_cache=True, logits_to_keep=1)
-                parts.append((_cache_of(out), [len(ids)]))
+                parts.append((cache_of(out), [len(ids)]))
                 logits.append(out.logits[:, -1].float())
             return rows, parts, torch.cat(logits)
-        width = max(len(c) for c in contexts)
-        pad = self.backend.tokenizer.pad_token_id
-        input_ids = torch.full((len(contexts), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(contexts), width), dtype=torch.long)
-        positions = torch.zeros((len(contexts), width), dtype=torch.long)
-        for n, ids in enumerate(contexts):
-            input_ids[n, width - len(ids):] = torch.tensor(ids, dtype=torch.long)
-            mask[n, width - len(ids):] = 1
-            positions[n, width - len(ids):] = torch.arange(len(ids))
+        input_ids, mask, positions = left_padded(contexts, self.backend.tokenizer.pad_token_id)
         with torch.inference_mode():
             out = self.model(input_ids.to(self.device), attention_mask=mask.to(self.device),
                              position_ids=positions.to(self.device), use_cache=True, logits_to_keep=1)
-        return rows, [(_cache_of(out), [len(c) for c in contexts])], out.logits[:, -1].float()
+        return rows, [(cache_of(out), [len(c) for c in contexts])], out.logits[:, -1].float()
 
     def _step(self, rows: list[_Row], tokens: list[int], slots: _Slots) -> Any:
         cache, mask = slots.before_step()
@@ -158,11 +151,6 @@ class ContinuousGreedyDecoder:
                              position_ids=positions.to(self.device), use_cache=True, **{self.cache_arg: cache})
         slots.after_step()
         return out.logits[:, -1].float()
-
-
-def _cache_of(output: Any) -> Any:
-    cache = getattr(output, "cache", None)
-    return cache if cache is not None else output.past_key_values
 
 
 class _Slots:
@@ -187,7 +175,7 @@ class _Slots:
         self._allocate(SPARE_COLUMNS)
         self.layers = [_SlotLayer(self, i) for i in range(len(self.shapes))]
         self.cache = DynamicCache(ddp_cache_data=[(k, v) for k, v in zip(self.keys, self.values)])
-        self.cache.layers = self.layers
+        self.cache.layers = cast("list[Any]", self.layers)  # the same list: the cache runs on our layers
 
     @property
     def capacity(self) -> int:

@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evalkit.engine.requests import GenerateUntil
 
+if TYPE_CHECKING:
+    import torch
 
-def stop_strings(backend: Any, request: GenerateUntil) -> list[str]:
+    from evalkit.engine.hf import HFBackend
+
+
+def stop_strings(backend: HFBackend, request: GenerateUntil) -> list[str]:
     """The request's stop strings plus the EOS token's text."""
     until = list(request.until)
     eos = backend.tokenizer.decode([backend.eot_token_id], skip_special_tokens=False)
@@ -31,7 +36,25 @@ def cut_at_stops(text: str, until: Sequence[str]) -> str:
     return text
 
 
-def generate_batch(backend: Any, contexts: list[list[int]], requests: Sequence[GenerateUntil]) -> list[str]:
+def left_padded(contexts: Sequence[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``contexts`` as one batch, each row right-aligned: ``(input ids, attention mask, position
+    ids)``, all of shape ``(len(contexts), longest)``. Padding holds ``pad_id``, mask 0 and position
+    0; each row's positions count from 0 at its first token, as they would without the padding."""
+    import torch
+
+    width = max(len(c) for c in contexts)
+    input_ids = torch.full((len(contexts), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(contexts), width), dtype=torch.long)
+    positions = torch.zeros((len(contexts), width), dtype=torch.long)
+    for row, ids in enumerate(contexts):
+        if ids:
+            input_ids[row, width - len(ids):] = torch.tensor(ids, dtype=torch.long)
+            mask[row, width - len(ids):] = 1
+            positions[row, width - len(ids):] = torch.arange(len(ids))
+    return input_ids, mask, positions
+
+
+def generate_batch(backend: HFBackend, contexts: list[list[int]], requests: Sequence[GenerateUntil]) -> list[str]:
     """Generate for requests that share ``until``/``max_gen_toks``/sampling (one batch)."""
     import torch
     from transformers import StoppingCriteria, StoppingCriteriaList
@@ -42,14 +65,9 @@ def generate_batch(backend: Any, contexts: list[list[int]], requests: Sequence[G
     max_new = first.max_gen_toks
     max_ctx = backend.max_length - max_new
     contexts = [c[-max_ctx:] if max_ctx > 0 else c for c in contexts]
-    width = max(len(c) for c in contexts)
     pad = tokenizer.pad_token_id
-    input_ids = torch.full((len(contexts), width), pad, dtype=torch.long)
-    mask = torch.zeros((len(contexts), width), dtype=torch.long)
-    for row, ids in enumerate(contexts):
-        if ids:
-            input_ids[row, width - len(ids):] = torch.tensor(ids, dtype=torch.long)
-            mask[row, width - len(ids):] = 1
+    input_ids, mask, _ = left_padded(contexts, pad)
+    width = input_ids.shape[1]
 
     class StopOnStrings(StoppingCriteria):
         """Per-row: done once the decoded new text contains a stop string."""

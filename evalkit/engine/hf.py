@@ -8,19 +8,56 @@ with an attention mask for generation, and log-softmax in the model's dtype.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from evalkit.engine.requests import GenerateUntil, Loglikelihood, LoglikelihoodRolling
+from evalkit.engine.backend import OnBatch, register_backend
+from evalkit.engine.requests import GenerateUntil, Loglikelihood, LoglikelihoodRolling, RequestKind
 from evalkit.engine.windows import encode_pair, rolling_windows
 
-OnBatch = Callable[[list[int], list[Any]], None]  # (request indices, their responses)
+if TYPE_CHECKING:
+    from evalkit.models.chat import ChatFormatter
+    from evalkit.models.resolve import ModelRef
 
 DEFAULT_MAX_LENGTH = 2048
 CPU_AUTO_BATCH = 8  # on a CPU, memory is not the limit and larger batches stop paying off
 
 
+@register_backend("hf", "peft")
 class HFBackend:
     """Answers requests with a loaded ``PreTrainedModel`` and its tokenizer."""
+
+    request_kinds: ClassVar[frozenset[RequestKind]] = frozenset(
+        {"loglikelihood", "loglikelihood_rolling", "generate_until"})
+    description: ClassVar[str] = "a local transformers model"
+
+    @classmethod
+    def load(cls, ref: ModelRef, *, device: str, dtype: str, batch_size: int | str) -> HFBackend:
+        """A checkpoint folder, or a PEFT adapter merged into its base, with the tokenizer at
+        :attr:`ModelRef.tokenizer_path` (the one :meth:`chat_formatter` renders with)."""
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from evalkit.engine.loading import pick_device
+
+        device = pick_device(device)
+        torch_dtype: Any = "auto" if dtype == "auto" else getattr(torch, dtype)
+        source = ref.base if ref.kind == "peft" else ref
+        assert source is not None and source.path is not None
+        model: Any = AutoModelForCausalLM.from_pretrained(source.path, dtype=torch_dtype)
+        model = model.to(device)
+        tokenizer = AutoTokenizer.from_pretrained(ref.tokenizer_path)
+        if ref.kind == "peft":
+            from peft import PeftModel
+
+            # Merged weights give the same outputs as the adapter and run at the base model's speed.
+            model = PeftModel.from_pretrained(model, str(ref.path)).merge_and_unload()
+        return cls(model, tokenizer, batch_size=batch_size)
+
+    @classmethod
+    def chat_formatter(cls, ref: ModelRef) -> ChatFormatter:
+        from evalkit.models.chat import TemplateChat
+
+        return TemplateChat(ref.name, ref.tokenizer_path)
 
     def __init__(self, model: Any, tokenizer: Any, batch_size: int | str = 8, max_length: int | None = None,
                  prefix_cache: bool | None = None, continuous_decoding: bool = True):
@@ -172,6 +209,12 @@ class HFBackend:
         # on the batch size or on which other requests happened to be in the run.
         for i in sampled:
             on_batch([i], generate_batch(self, [encoded[i]], [requests[i]]))
+
+    def close(self) -> None:
+        """Drop the model; on a GPU its memory goes back to the device."""
+        self.model = None
+        if self.device.type == "cuda":
+            self.torch.cuda.empty_cache()
 
     # -- batch size ----------------------------------------------------------------------------------
     def _auto_batch_size(self) -> int:

@@ -8,17 +8,36 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from evalkit.engine.backend import OnBatch, register_backend
 from evalkit.engine.generation import cut_at_stops
-from evalkit.engine.hf import OnBatch
-from evalkit.engine.requests import GenerateUntil
+from evalkit.engine.requests import GenerateUntil, Loglikelihood, LoglikelihoodRolling, RequestKind
 from evalkit.errors import UserError
+
+if TYPE_CHECKING:
+    from evalkit.models.chat import ChatFormatter
+    from evalkit.models.resolve import ModelRef
 
 MAX_API_STOPS = 4  # the OpenAI API accepts at most four stop strings; the rest are cut here
 
 
+@register_backend("openai")
 class OpenAIBackend:
+    request_kinds: ClassVar[frozenset[RequestKind]] = frozenset({"generate_until"})
+    description: ClassVar[str] = "an OpenAI-compatible endpoint"
+
+    @classmethod
+    def load(cls, ref: ModelRef, *, device: str, dtype: str, batch_size: int | str) -> OpenAIBackend:
+        """A client for the endpoint (device, dtype and batch size are the server's business)."""
+        return cls(ref.base_url or "", ref.api_model or "")
+
+    @classmethod
+    def chat_formatter(cls, ref: ModelRef) -> ChatFormatter:
+        from evalkit.models.chat import SingleUserTurn
+
+        return SingleUserTurn(ref.spec)
+
     def __init__(self, base_url: str, model: str, concurrency: int = 4, max_retries: int = 6):
         try:
             import openai
@@ -31,10 +50,14 @@ class OpenAIBackend:
         self.model = model
         self.concurrency = concurrency
 
-    def loglikelihood(self, requests: Sequence[Any], on_batch: OnBatch) -> None:
+    def loglikelihood(self, requests: Sequence[Loglikelihood], on_batch: OnBatch) -> None:
         raise UserError("openai: endpoints give no prompt log-probabilities; use a local model for this task")
 
-    loglikelihood_rolling = loglikelihood
+    def loglikelihood_rolling(self, requests: Sequence[LoglikelihoodRolling], on_batch: OnBatch) -> None:
+        raise UserError("openai: endpoints give no prompt log-probabilities; use a local model for this task")
+
+    def close(self) -> None:
+        self.client.close()
 
     def generate_until(self, requests: Sequence[GenerateUntil], on_batch: OnBatch) -> None:
         """Each prompt is sent as one user message; answers are written as they arrive."""

@@ -27,6 +27,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from evalkit.engine.kv_cache import cache_argument, cache_of
+
 MIN_SHARED = 32  # shorter common prefixes cost more in bookkeeping than they save
 
 OnScored = Callable[[list[int], list[tuple[float, bool]]], None]
@@ -98,11 +100,7 @@ class PrefixScorer:
         self.device = next(model.parameters()).device
         self.batch_size = batch_size
         self.max_row = max_row  # a question whose packed row would be longer is split over several rows
-        # transformers 5.x renamed the decoder's cache argument; older releases only know the old name.
-        import inspect
-
-        params = inspect.signature(self.decoder.forward).parameters
-        self.cache_arg = "cache" if "cache" in params else "past_key_values"
+        self.cache_arg = cache_argument(self.decoder.forward)
 
     def score(self, pairs: Sequence[tuple[list[int], list[int]]], on_scored: OnScored) -> None:
         unshared: list[Question] = []
@@ -126,7 +124,7 @@ class PrefixScorer:
         torch = self.torch
         with torch.inference_mode():
             out = self.decoder(torch.tensor([tokens], device=self.device), use_cache=True)
-        return [(layer.keys, layer.values) for layer in _cache_of(out).layers]
+        return [(layer.keys, layer.values) for layer in cache_of(out).layers]
 
     def _score_rows(self, rows: list[Row], shared: int, prefix: list[tuple[Any, Any]] | None,
                     on_scored: OnScored) -> None:
@@ -240,8 +238,3 @@ def _pack(question: Question, shared: int, max_row: int) -> list[Row]:
         used += extra
     rows.append(Row(context, taken))
     return rows
-
-
-def _cache_of(output: Any) -> Any:
-    cache = getattr(output, "cache", None)
-    return cache if cache is not None else output.past_key_values

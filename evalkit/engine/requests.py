@@ -9,7 +9,10 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from evalkit.evaluator import GenerationSettings
 
 RequestKind = Literal["loglikelihood", "loglikelihood_rolling", "generate_until"]
 
@@ -50,6 +53,11 @@ class Sampling:
     @property
     def greedy(self) -> bool:
         return self.temperature == 0.0
+
+    @classmethod
+    def from_generation(cls, gen: GenerationSettings, seed: int | None) -> Sampling:
+        """The sampling part of a task's generation settings, under the run's seed."""
+        return cls(gen.temperature, gen.top_p, seed)
 
 
 @dataclass(frozen=True)

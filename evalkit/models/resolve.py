@@ -35,6 +35,17 @@ class ModelRef:
     api_model: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def tokenizer_path(self) -> Path:
+        """The folder whose tokenizer (and chat template) the model is run with: a PEFT adapter's
+        own when it ships one (training may add tokens or a template), else its base's."""
+        if self.kind == "peft":
+            assert self.path is not None and self.base is not None and self.base.path is not None
+            return self.path if (self.path / "tokenizer_config.json").is_file() else self.base.path
+        if self.path is None:
+            raise ValueError(f"model {self.spec}: an endpoint has no local tokenizer")
+        return self.path
+
     def metadata(self) -> dict[str, Any]:
         meta: dict[str, Any] = {"spec": self.spec, "kind": self.kind, **self.extra}
         if self.base is not None:
