@@ -143,7 +143,7 @@ def read_json_lines(path: Path) -> list[tuple[int, dict[str, Any]]]:
 
     opener = gzip.open if path.suffix == ".gz" else open
     try:
-        with opener(path, "rt", encoding="utf-8") as fh:  # type: ignore[operator]
+        with opener(path, "rt", encoding="utf-8") as fh:
             lines = fh.read().splitlines()
     except (OSError, UnicodeDecodeError, EOFError) as exc:
         raise UserError(f"{path}: cannot read it ({exc})") from None

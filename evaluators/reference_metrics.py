@@ -7,7 +7,7 @@ Scores are those of ``generation_metrics``, computed by the same code.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field
 
@@ -23,7 +23,7 @@ class ReferenceMetricsSettings(TextMetricSettings):
 @register_evaluator("reference_metrics")
 class ReferenceMetrics(TextMetricsEvaluator):
     Settings = ReferenceMetricsSettings
-    request_kinds = frozenset()  # needs no model
+    request_kinds: ClassVar[frozenset[str]] = frozenset()  # needs no model
     settings: ReferenceMetricsSettings
 
     def requests(self, doc: dict[str, Any], doc_id: int) -> list[Request]:

@@ -20,8 +20,9 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from evalkit.config import RunConfig
 from evalkit.engine.requests import Request
 from evalkit.errors import UserError
-from evalkit.evaluator import Evaluator, EvaluatorSettings, ItemScore, register_evaluator
+from evalkit.evaluator import Evaluator, EvaluatorSettings, register_evaluator
 from evalkit.runner import run_suite
+from evalkit.scores import ItemScore
 from evalkit.store import Store
 from evalkit.suites import load_suite
 from tests.conftest import REPO, run_cli, write_jsonl

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
-    from evalkit.evaluator import GenerationSettings
+    from evalkit.suites.schema import GenerationSettings
 
 RequestKind = Literal["loglikelihood", "loglikelihood_rolling", "generate_until"]
 

@@ -63,7 +63,7 @@ def _check_inputs(predictions: Sequence[str], references: Sequence[Sequence[str]
             raise ValueError(f"item {i} has no reference")
 
 
-def _reference_streams(references: Sequence[Sequence[str]]) -> list[list[str | None]]:
+def _reference_streams(references: Sequence[Sequence[str]]) -> Any:
     """Transpose per-item reference lists into sacrebleu's reference streams.
 
     Returns ``max_refs`` streams of length n; stream j holds each item's j-th reference, or ``None``
@@ -130,7 +130,7 @@ def _corpus_stderr(
     def corpus_score(rows: np.ndarray) -> float:
         return float(metric._compute_score_from_stats(rows.sum(axis=0).tolist()).score)
 
-    return bootstrap_stderr(corpus_score, per_item, iters, np.random.default_rng(seed))
+    return bootstrap_stderr(corpus_score, per_item, iters, np.random.default_rng(seed))  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------- ROUGE

@@ -45,7 +45,7 @@ def import_lm_eval_results(store: Store, path: str | Path) -> str:
     file_sha = hashlib.sha256(raw).hexdigest()
     run_id = RUN_ID_PREFIX + file_sha[:16]
     fingerprint = FINGERPRINT_PREFIX + hashlib.sha256(model_name.encode("utf-8")).hexdigest()
-    config = document.get("config") if isinstance(document.get("config"), dict) else {}
+    config = _mapping_at(document, "config")
     started_at, finished_at, timing = _times(document)
 
     store.upsert_model(fingerprint, model_name, None, metadata=_model_metadata(config))
@@ -113,7 +113,7 @@ def parse_results(document: dict[str, Any], path: Path) -> list[ResultRow]:
         # lm-eval repeats aggregated groups inside "results"; older files may have them only here.
         for name, metrics in groups.items():
             tasks.setdefault(name, metrics)
-    n_samples = document.get("n-samples") if isinstance(document.get("n-samples"), dict) else {}
+    n_samples = _mapping_at(document, "n-samples")
 
     rows: list[ResultRow] = []
     for task, metrics in tasks.items():
@@ -152,6 +152,12 @@ def _count(task: str, key: str, metrics: dict[str, Any], n_samples: dict[str, An
     return 0
 
 
+def _mapping_at(document: dict[str, Any], key: str) -> dict[str, Any]:
+    """``document[key]``, or an empty mapping where it is missing or not a mapping."""
+    value = document.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def model_name_of(document: dict[str, Any], path: Path) -> str:
     """Return the evaluated model's name: ``model_name``, else the ``pretrained=``-style entry of
     ``config.model_args``, else ``config.model``. Raises ``UserError`` when none is present.
@@ -159,7 +165,7 @@ def model_name_of(document: dict[str, Any], path: Path) -> str:
     name = document.get("model_name")
     if isinstance(name, str) and name.strip():
         return name.strip()
-    config = document.get("config") if isinstance(document.get("config"), dict) else {}
+    config = _mapping_at(document, "config")
     from_args = _name_from_model_args(config.get("model_args"))
     if from_args:
         return from_args

@@ -389,6 +389,7 @@ class Store:
         """Return the stored records of run ``run_id`` (of ``task`` only, when given), decoded as
         they were written, ordered by task, doc_id, filter.
         """
+        params: tuple[str, ...]
         if task is None:
             sql, params = (
                 "SELECT record FROM samples WHERE run_id = ? ORDER BY task, doc_id, filter",

@@ -21,9 +21,9 @@ from evalkit.engine.requests import (
     RequestKind,
     Sampling,
 )
-from evalkit.evaluator import GenerationSettings
 from evalkit.models.resolve import ModelRef, resolve_model
 from evalkit.store import Store
+from evalkit.suites.schema import GenerationSettings
 
 
 def test_each_model_kind_has_its_backend_class(tiny_model_dir: Path) -> None:
