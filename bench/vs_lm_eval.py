@@ -48,7 +48,9 @@ def run_lm_eval(model_dir: Path, tasks_dir: Path, task: str, batch_size: int, nu
 
 
 def lm_eval_child(spec: dict[str, Any]) -> None:
-    import lm_eval
+    from evalkit.parity import require_lm_eval
+
+    lm_eval = require_lm_eval()
     from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager
 

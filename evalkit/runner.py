@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from evalkit import __version__
 from evalkit.config import RunConfig
@@ -302,7 +302,8 @@ def _library_versions() -> dict[str, str]:
     return out
 
 
-def print_summary(outcome: RunOutcome, stream: Any = sys.stdout) -> None:
+def print_summary(outcome: RunOutcome, stream: TextIO | None = None) -> None:
+    stream = stream or sys.stdout  # looked up now: a default bound at import would miss a redirected stdout
     rows = [(task, metric, flt, a.value, a.stderr, a.n)
             for task, by_filter in outcome.results.items()
             for flt, metrics in by_filter.items() for metric, a in metrics.items()]

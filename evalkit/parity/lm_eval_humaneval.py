@@ -26,9 +26,11 @@ LM_EVAL_TASKS = {"base": "humaneval.yaml", "instruct": "humaneval_instruct.yaml"
 
 
 def lm_eval_humaneval_dir() -> Path:
-    import lm_eval
+    from evalkit.parity import require_lm_eval
 
-    return Path(lm_eval.__file__).parent / "tasks" / "humaneval"
+    lm_eval = require_lm_eval()
+
+    return Path(str(lm_eval.__file__)).parent / "tasks" / "humaneval"
 
 
 def packaged_problems() -> list[dict[str, Any]]:
@@ -111,7 +113,9 @@ def run_lm_eval(model_dir: Path, tasks_dir: Path, task: str, *, limit: int | Non
                 batch_size: int = 8) -> dict[str, Any]:
     """lm-eval's ``simple_evaluate`` on ``task`` with HFLM (float32, CPU): results, samples and the
     wall time spent in ``generate_until`` (model loading and scoring excluded)."""
-    import lm_eval
+    from evalkit.parity import require_lm_eval
+
+    lm_eval = require_lm_eval()
     from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager
 

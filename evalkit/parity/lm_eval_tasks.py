@@ -32,9 +32,11 @@ LETTERS = "ABCD"
 
 
 def lm_eval_tasks_dir() -> Path:
-    import lm_eval
+    from evalkit.parity import require_lm_eval
 
-    return Path(lm_eval.__file__).parent / "tasks"
+    lm_eval = require_lm_eval()
+
+    return Path(str(lm_eval.__file__)).parent / "tasks"
 
 
 def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:

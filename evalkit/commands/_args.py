@@ -1,0 +1,32 @@
+"""Argument types shared by several commands: a bad value is one line through argparse."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def batch_size(value: str) -> int | str:
+    if value == "auto":
+        return value
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or 'auto', got {value!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or 'auto', got {value!r}")
+    return n
+
+
+def positive_int(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}")
+    return n
+
+
+def add_store_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--store", type=Path, help="results store (default $EVALKIT_HOME/evalkit.db)")

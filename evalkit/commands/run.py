@@ -1,0 +1,52 @@
+"""``evalkit run SUITE --model MODEL``: a suite on a model, results on disk and in the store."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from evalkit.commands._args import add_store_flag, batch_size, positive_int
+
+if TYPE_CHECKING:
+    from evalkit.config import Environment, RunConfig
+    from evalkit.suites import Suite
+
+HELP = "run a suite on a model"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("suite", type=Path, help="suite YAML file")
+    parser.add_argument("--model", help="checkpoint folder, PEFT adapter folder, .gguf file, hub id, built-in "
+                        "alias (see `evalkit models list`) or openai:<base_url>#<model>")
+    parser.add_argument("--output", type=Path, help="output folder (default runs/<suite>__<model>__<time>)")
+    add_store_flag(parser)
+    parser.add_argument("--limit", type=positive_int, help="only the first N documents of each task")
+    parser.add_argument("--batch-size", type=batch_size, help="requests per forward pass, or 'auto'")
+    parser.add_argument("--device", choices=["cpu", "cuda", "auto"], default="auto")
+    parser.add_argument("--dtype", choices=["float32", "bfloat16", "float16", "auto"], default="float32",
+                        help="model weights' dtype (float32 keeps log-likelihoods exact)")
+    parser.add_argument("--data-root", type=Path, help="local mirrors of hub data sets (or $EVALKIT_DATA_ROOT)")
+    parser.add_argument("--seed", type=int, help="overrides the suite's seed")
+    parser.add_argument("--tasks", help="comma-separated subset of the suite's tasks")
+    parser.add_argument("--no-cache", action="store_true", help="ignore cached answers and recompute them")
+
+
+def run_config(args: argparse.Namespace, suite: Suite, env: Environment) -> RunConfig:
+    """The one :class:`RunConfig` of ``evalkit run``: flags over ``suite``'s defaults over ``env``."""
+    from evalkit.config import RunConfig
+
+    return RunConfig.resolve(
+        suite, env, model=args.model, store_path=args.store, output=args.output, limit=args.limit,
+        batch_size=args.batch_size, seed=args.seed, device=args.device, dtype=args.dtype, data_root=args.data_root,
+        tasks=tuple(t.strip() for t in args.tasks.split(",") if t.strip()) if args.tasks else None,
+        use_cache=not args.no_cache)
+
+
+def run(args: argparse.Namespace, env: Environment) -> int:
+    from evalkit.runner import print_summary, run_suite
+    from evalkit.suites import load_suite
+
+    suite = load_suite(args.suite)  # checked whole (local data files included) before anything runs
+    print_summary(run_suite(suite, run_config(args, suite, env)))
+    return 0
