@@ -3,19 +3,38 @@
 Field names are the ecosystem's own, so a user can paste from their docs: ``lora:`` is PEFT's
 ``LoraConfig``, ``quantization:`` is transformers' ``BitsAndBytesConfig`` (bitsandbytes' names),
 ``trainer:`` is TRL's ``SFTConfig`` / ``DPOConfig`` (checked against the installed TRL's real
-fields when the file loads).
-
-INTERFACE SKELETON: the fields below are the contract shared by the harness modules
-(datasets, templates, trainer, merge, lineage). Validation details are filled in by
-``load_train_config``.
+fields when the file loads). Loading a config reads the YAML and imports TRL's config classes;
+it loads no model and writes nothing.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
+import types
+import typing
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
+
+from evalkit.errors import UserError
+from evalkit.suites.validation import validate
+from evalkit.suites.yaml_source import Loc, SourceMap, load_yaml
+
+Method = Literal["sft", "dpo"]
+
+# trainer: fields that evalkit sets itself, and where the user sets them instead.
+OWNED_TRAINER_FIELDS = {
+    "output_dir": "it is the --output flag of `evalkit train`",
+    "seed": "set `seed:` at the top level of the config",
+    "max_length": "set `max_length:` at the top level of the config",
+    "chat_template_path": "set `chat_template:` at the top level of the config",
+    "resume_from_checkpoint": "use `evalkit train --resume` (on by default when the output folder has a checkpoint)",
+    "dataset_text_field": "evalkit prepares rows in TRL's own columns; map yours with `dataset.columns`",
+    "model_init_kwargs": "evalkit loads the model itself; see `adapter:` and `quantization:`",
+}
 
 
 class _Strict(BaseModel):
@@ -40,13 +59,35 @@ class QuantizationSettings(_Strict):
     bnb_4bit_use_double_quant: bool = True
     bnb_4bit_compute_dtype: Literal["float32", "bfloat16", "float16"] = "float32"
 
+    @field_validator("load_in_4bit")
+    @classmethod
+    def _four_bit(cls, value: bool) -> bool:
+        if not value:
+            # 8-bit or unquantized bases are other adapters, not QLoRA: say which one to use instead.
+            raise PydanticCustomError("qlora_4bit", "adapter: qlora loads the base in 4-bit; for a 16/32-bit base use "
+                                                    "adapter: lora")
+        return value
+
 
 class FieldCondition(_Strict):
-    """Keep the rows where ``column OP value`` holds (``filter: [{column: chosen_score, op: ">=", value: 8}]``)."""
+    """Keep the rows where ``column OP value`` (or ``column OP other_column``) holds.
 
-    column: str
+    ``filter: [{column: score_chosen, op: "<", value: 8}]``; to drop ties,
+    ``{column: score_chosen, op: "!=", other_column: score_rejected}``. Columns are the file's own
+    names (before ``columns:`` maps them), since filters usually test metadata the format then drops.
+    """
+
+    column: str = Field(min_length=1)
     op: Literal["==", "!=", "<", "<=", ">", ">=", "in", "not in"]
-    value: Any
+    value: Any = Field(None, description="a literal to compare with (a list for in / not in)")
+    other_column: str | None = Field(None, description="compare with this column of the same row instead")
+
+    @field_validator("other_column")
+    @classmethod
+    def _one_operand(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and info.data.get("value") is not None:
+            raise PydanticCustomError("operand", "give value or other_column, not both")
+        return value
 
 
 class TrainDataset(_Strict):
@@ -60,27 +101,57 @@ class TrainDataset(_Strict):
     columns: dict[str, str] = Field(default_factory=dict, description="the file's column -> the format's column")
     filter: list[FieldCondition] = Field(default_factory=list)
     shuffle_seed: int | None = None
-    select: int | None = Field(None, ge=1, description="keep the first N rows (after filter and shuffle)")
+    select: int | None = Field(None, ge=1, description="keep the first N rows (after filter and shuffle), "
+                                                        "before eval_fraction splits them")
     eval_split: str | None = None
     eval_fraction: float | None = Field(None, gt=0.0, lt=1.0)
 
+    @field_validator("eval_fraction")
+    @classmethod
+    def _one_eval_source(cls, value: float | None, info: ValidationInfo) -> float | None:
+        if value is not None and info.data.get("eval_split") is not None:
+            raise PydanticCustomError("eval_source", "give eval_split or eval_fraction, not both")
+        return value
+
 
 class TrainConfig(_Strict):
-    method: Literal["sft", "dpo"]
+    method: Method
     model: str = Field(min_length=1, description="anything `evalkit run --model` accepts")
     adapter: Literal["none", "lora", "qlora"] = "lora"
-    lora: LoraSettings | None = None
-    quantization: QuantizationSettings | None = None
+    # Validated even when absent, so that lora/qlora get their default blocks (see _adapter_blocks).
+    lora: LoraSettings | None = Field(None, validate_default=True)
+    quantization: QuantizationSettings | None = Field(None, validate_default=True)
     dataset: TrainDataset
     chat_template: str | None = Field(None, description="the model's own (unset), a shipped name, or a .jinja path")
     max_length: int | None = Field(None, ge=8, description="tokens per example (passed to TRL)")
     seed: int = 42
     trainer: dict[str, Any] = Field(default_factory=dict, description="TRL SFTConfig / DPOConfig fields")
 
-    @model_validator(mode="after")
-    def _adapter_blocks(self) -> TrainConfig:
-        # Filled in by load_train_config's validation (qlora defaults quantization; none forbids lora).
-        return self
+    _source: SourceMap | None = PrivateAttr(None)
+
+    @field_validator("lora", "quantization", mode="before")
+    @classmethod
+    def _adapter_blocks(cls, value: Any, info: ValidationInfo) -> Any:
+        adapter = info.data.get("adapter")
+        if adapter is None:  # adapter itself is invalid: that error is the one to report
+            return value
+        wanted = adapter in ("lora", "qlora") if info.field_name == "lora" else adapter == "qlora"
+        if wanted:
+            return {} if value is None else value  # the block's defaults (QLoRA: NF4, double quant)
+        if value is not None:
+            need = "adapter: lora or qlora" if info.field_name == "lora" else "adapter: qlora"
+            raise PydanticCustomError("adapter_block", f"a {info.field_name} block needs {need} "
+                                                       f"(this config has adapter: {adapter})")
+        return None
+
+    def error_at(self, field: str, message: str) -> UserError:
+        """A :class:`ConfigError` at ``field`` (``"model"``, ``"dataset.path"``) of the file this config
+        came from, for problems found after loading (a model without a chat template); a plain
+        :class:`UserError` for a config built in code."""
+        loc: Loc = tuple(field.split("."))
+        if self._source is None:
+            return UserError(f"{field}: {message}")
+        return self._source.error(loc, message)
 
 
 def load_train_config(path: str | Path) -> tuple[TrainConfig, Path]:
@@ -88,4 +159,118 @@ def load_train_config(path: str | Path) -> tuple[TrainConfig, Path]:
 
     Bad input raises :class:`~evalkit.errors.ConfigError` (``file:line:col: field: message``).
     """
-    raise NotImplementedError
+    path = Path(path)
+    data, source = load_yaml(path)
+    if not isinstance(data, dict):
+        raise source.error((), "a training config must be a mapping with keys method, model, dataset, ...")
+    config: TrainConfig = validate(TrainConfig, data, source, (), owner="a training config")
+    _check_trainer_fields(config.method, config.trainer, source)
+    _check_chat_template(config.chat_template, path.parent, source)
+    config._source = source
+    return config, path.parent
+
+
+def trainer_config_class(method: Method) -> type:
+    """TRL's config dataclass for ``method`` (imported here: TRL pulls in torch and transformers)."""
+    from trl import DPOConfig, SFTConfig
+
+    return SFTConfig if method == "sft" else DPOConfig
+
+
+def _check_trainer_fields(method: Method, trainer: dict[str, Any], source: SourceMap) -> None:
+    cls = trainer_config_class(method)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    for key, value in trainer.items():
+        loc: Loc = ("trainer", key)
+        if key in OWNED_TRAINER_FIELDS:
+            raise source.error(loc, f"evalkit sets {key} itself: {OWNED_TRAINER_FIELDS[key]}")
+        if key not in fields:
+            close = difflib.get_close_matches(key, [f for f in fields if f not in OWNED_TRAINER_FIELDS], n=4)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise source.error(loc, f"not a field of TRL's {cls.__name__} (method: {method}){hint}")
+        problem = _type_problem(fields[key].type, value)
+        if problem:
+            raise source.error(loc, problem)
+
+
+_SCALARS: dict[type, str] = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+
+
+def _type_problem(annotation: Any, value: Any) -> str | None:
+    """A message when ``value`` obviously does not fit a plain bool/int/float/str field (others are left
+    to TRL, which validates its own values)."""
+    members = set(typing.get_args(annotation)) if isinstance(annotation, types.UnionType) else {annotation}
+    if value is None and type(None) in members:
+        return None
+    members.discard(type(None))
+    if not members or not members <= set(_SCALARS):
+        return None
+    fits = any(
+        (isinstance(value, kind) and not (kind is not bool and isinstance(value, bool)))
+        or (kind is float and isinstance(value, int) and not isinstance(value, bool))
+        for kind in members)
+    if fits:
+        return None
+    expected = " or ".join(_SCALARS[kind] for kind in sorted(members, key=list(_SCALARS).index))
+    message = f"expected {expected}, got {value!r}"
+    if float in members and isinstance(value, str) and _is_float(value):
+        # YAML 1.1 reads 1e-4 (no dot) as text: the classic learning_rate trap.
+        message += f" (YAML reads {value} as text; write it with a dot, e.g. {float(value):.1e})"
+    return message
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _check_chat_template(choice: str | None, base_dir: Path, source: SourceMap) -> None:
+    from evalkit.harness.templates import SHIPPED_TEMPLATES, is_template_path
+
+    if choice is None or choice in SHIPPED_TEMPLATES:
+        return
+    if not is_template_path(choice):
+        raise source.error(("chat_template",), f"unknown chat template {choice!r} (shipped: "
+                                               f"{', '.join(sorted(SHIPPED_TEMPLATES))}; or a path to a .jinja "
+                                               "file; unset, the model's own)")
+    if not (base_dir / choice).expanduser().is_file():
+        raise source.error(("chat_template",), f"no such file {str(base_dir / choice)!r}")
+
+
+def evalkit_trainer_defaults(method: Method, on_cpu: bool, row_format: str | None = None,
+                             conversational: bool = False) -> dict[str, Any]:
+    """TRL config values evalkit uses where TRL's own defaults do not fit (``trainer:`` overrides them).
+
+    ``row_format`` / ``conversational`` (from :class:`~evalkit.harness.data.PreparedRows`) decide the
+    loss mask of SFT.
+    """
+    defaults: dict[str, Any] = {
+        "report_to": "none",  # no network here, and no tracker account: the loss curve goes to the lineage
+        "logging_steps": 1,  # every step's loss and learning rate feed the lineage's loss curve
+        "save_strategy": "steps",
+        # Resume needs a checkpoint inside the short runs this machine does (TRL's 500 is never reached).
+        "save_steps": 25,
+        "save_total_limit": 2,  # resume needs the last one; the one before survives a kill during a save
+    }
+    if on_cpu:
+        defaults.update({
+            "use_cpu": True,  # never pick up an accelerator the run was not meant for
+            "bf16": False,  # no bf16 mixed precision on CPU autocast: slow, and float32 is the reference
+            "fp16": False,
+            "dataloader_pin_memory": False,  # pinning only speeds host-to-GPU copies (and warns without one)
+            # TRL turns it on to save memory at ~30% more compute; on a CPU the small models fit and time is short.
+            "gradient_checkpointing": False,
+            "per_device_train_batch_size": 2,  # TRL's 8 makes one step of a 270M model take minutes here
+        })
+    if method == "sft":
+        # Padding-free packing needs flash attention to keep examples apart; with sdpa/eager attention,
+        # packed examples attend to each other (contamination). Off unless the user asks.
+        defaults.update({"packing": False, "padding_free": False})
+        if row_format == "messages" and conversational:
+            # Loss on the assistant's turns only (the template's {% generation %} span, end-of-turn included).
+            defaults["assistant_only_loss"] = True
+    return defaults
+

@@ -12,12 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
-
 from evalkit.data import DatasetSpec
 from evalkit.evaluator import Evaluator, EvaluatorSettings, evaluator_registry
 from evalkit.registry import UnknownName
 from evalkit.suites.schema import COMMON_KEYS, Defaults, GenerationSettings, SuiteFile, TaskCommon
+from evalkit.suites.validation import validate
 from evalkit.suites.yaml_source import Loc, SourceMap, load_yaml
 
 
@@ -58,7 +57,7 @@ def _load_file(path: Path, digest: Any, stack: tuple[Path, ...]) -> tuple[SuiteF
     digest.update(path.read_bytes())
     if not isinstance(data, dict):
         raise source.error((), "a suite file must be a mapping with keys suite, tasks, ...")
-    suite_file = _validate(SuiteFile, data, source, ())
+    suite_file = validate(SuiteFile, data, source, ())
     tasks: list[ResolvedTask] = []
     seen: dict[str, Loc] = {}
     for i, include in enumerate(suite_file.include):
@@ -102,9 +101,9 @@ def _resolve_task(raw: Any, loc: Loc, source: SourceMap, defaults: Defaults, bas
             registry.get(common_raw["evaluator"])
         except UnknownName as exc:
             raise source.error(loc + ("evaluator",), str(exc)) from None
-    common = _validate(TaskCommon, common_raw, source, loc)
+    common = validate(TaskCommon, common_raw, source, loc)
     cls = registry.get(common.evaluator)
-    settings = _validate(cls.Settings, own_raw, source, loc, evaluator=cls.name)
+    settings = validate(cls.Settings, own_raw, source, loc, owner=f"evaluator {cls.name!r}", also_known=COMMON_KEYS)
     dataset = common.dataset or cls.default_dataset
     if dataset is None:
         raise source.error(loc, f"dataset: required by evaluator {cls.name!r}")
@@ -148,64 +147,6 @@ def _check_data_files(task: ResolvedTask, loc: Loc, source: SourceMap) -> None:
         full = (task.base_dir / name).expanduser()
         if not any(ch in name for ch in "*?[") and not full.exists():
             raise source.error(loc + where, f"no such file {str(full)!r}")
-
-
-def _validate(model: type[BaseModel], data: dict[str, Any], source: SourceMap, loc: Loc,
-              evaluator: str | None = None) -> Any:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        errors = exc.errors()
-        err = errors[0]  # one clear line: the first problem, in document order
-        where = loc + _data_path(data, err["loc"])
-        if err["type"] == "extra_forbidden":
-            inner = _model_at(model, err["loc"][:-1])
-            top = inner is model and evaluator is not None
-            owner = f"evaluator {evaluator!r}" if top else "this section"
-            fields = (COMMON_KEYS | set(inner.model_fields)) if top else set(inner.model_fields)
-            known = ", ".join(sorted(fields))
-            raise source.error(where, f"unknown field for {owner} (known: {known})") from None
-        if err["type"] == "missing":
-            raise source.error(where, "required field is missing") from None
-        # A union (e.g. int | 'auto') fails once per member: say all the accepted forms at once.
-        messages = list(dict.fromkeys(e["msg"] for e in errors if loc + _data_path(data, e["loc"]) == where))
-        got = err.get("input")
-        shown = "" if isinstance(got, dict | list) else f", got {got!r}"
-        text = " or ".join(m[0].lower() + m[1:] for m in messages)
-        raise source.error(where, f"{text}{shown}") from None
-
-
-def _model_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> type[BaseModel]:
-    """The pydantic model that validates the mapping at ``loc`` (for listing its known keys)."""
-    import typing
-
-    for part in loc:
-        info = model.model_fields.get(part) if isinstance(part, str) else None
-        if info is None:
-            continue
-        candidates = [info.annotation, *typing.get_args(info.annotation)]
-        nested = [c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)]
-        if nested:
-            model = nested[0]
-    return model
-
-
-def _data_path(data: Any, loc: tuple[int | str, ...]) -> Loc:
-    """The part of a pydantic error location that names real keys and indices of ``data``
-    (pydantic adds union member names such as ``int`` that a user never wrote)."""
-    path: list[int | str] = []
-    node = data
-    for part in loc:
-        in_dict = isinstance(node, dict) and part in node
-        if in_dict or (isinstance(node, list) and isinstance(part, int) and part < len(node)):
-            node = node[part]
-        elif isinstance(node, dict) and isinstance(part, str) and path[-1:] != [part]:
-            path.append(part)  # a missing or extra key: still the user's field name
-            break
-        else:
-            break
-        path.append(part)
-    return tuple(path)
 
 
 def describe_settings(cls: type[Evaluator]) -> list[tuple[str, str, str]]:
