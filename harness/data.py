@@ -92,6 +92,11 @@ def prepare_rows(config: TrainConfig, base_dir: Path) -> PreparedRows:
         train, eval_rows = _split(train, spec.eval_fraction, spec.shuffle_seed if spec.shuffle_seed is not None
                                   else config.seed, spec.path)
     conversational = _make_uniform(train + (eval_rows or []), fmt)
+    if config.trainer.get("assistant_only_loss") and not conversational:
+        # TRL would refuse it only after the model has loaded.
+        these = "these rows are plain text" if fmt == "text" else f"these {fmt} rows are text, not message lists"
+        raise config.error_at("trainer.assistant_only_loss", "needs conversational rows (messages, or prompt/"
+                                                             f"completion as message lists); {these}")
     settings = spec.model_dump(mode="json", exclude={"path", "name", "data_files", "revision"})
     fingerprint = hashlib.sha256(json.dumps({"source": source_digest, "method": config.method, **settings},
                                             sort_keys=True).encode()).hexdigest()
@@ -110,6 +115,11 @@ def _dataset(rows: list[_Row]) -> Dataset:
 def _load(spec: TrainDataset, split: str, base_dir: Path) -> tuple[list[_Row], str]:
     """The rows of ``split`` and a digest of where they came from (file bytes, or hub id and revision)."""
     direct = (base_dir / spec.path).expanduser()
+    splitless = direct.is_file() or (spec.path in FILE_BUILDERS and not isinstance(spec.data_files, dict))
+    if splitless and split != spec.split:
+        # One file (or a list of files) holds one split: loading it again as the eval split would train on it.
+        raise UserError(f"dataset.eval_split: {spec.path!r} has no splits (one file or a list of files); use "
+                        "eval_fraction, or data_files by split ({train: ..., test: ...})")
     if direct.is_file():
         return _load_file(direct), _file_digest([direct])
     if spec.path in FILE_BUILDERS:
@@ -329,10 +339,13 @@ def _make_uniform(rows: list[_Row], fmt: RowFormat) -> bool:
     if fmt == "text":
         return False
     if fmt == "prompt_completion":
-        kinds = {isinstance(r.data["prompt"], list) for r in rows}
-        if len(kinds) > 1:
-            raise UserError("dataset: some rows are text and some message lists (prompt/completion); use one kind")
-        return kinds == {True}
+        conversational = isinstance(rows[0].data["prompt"], list)
+        for row in rows:
+            if isinstance(row.data["prompt"], list) != conversational:
+                first = "a message list" if conversational else "text"
+                raise UserError(f"{row.where}: column 'prompt': {'text' if conversational else 'a message list'}, "
+                                f"but the first row's is {first} (TRL needs one kind per dataset)")
+        return conversational
     conversational = any(r.data.get("system") is not None
                          or any(isinstance(r.data[c], list) for c in ("prompt", "chosen", "rejected")) for r in rows)
     for row in rows:

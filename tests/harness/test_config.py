@@ -99,7 +99,7 @@ def test_error_at_locates_later_problems_in_the_file(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("method", ["sft", "dpo"])
 def test_the_defaults_are_real_trl_fields_that_trl_accepts(method: str, tmp_path: Path) -> None:
-    defaults = evalkit_trainer_defaults(method, on_cpu=True, row_format="messages", conversational=True)  # type: ignore[arg-type]
+    defaults = evalkit_trainer_defaults(method, True, "messages", True)  # type: ignore[arg-type]
     cls = trainer_config_class(method)  # type: ignore[arg-type]
     args = cls(output_dir=str(tmp_path / "out"), **defaults)
     assert args.use_cpu and not args.bf16 and args.report_to in ("none", [])
