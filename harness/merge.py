@@ -129,6 +129,10 @@ def merge_adapter(source: AdapterSource, out: Path, *, dtype: MergeDtype = "floa
     started = time.perf_counter()
     torch_dtype = getattr(torch, dtype)
     assert source.base.path is not None
+    # The tokenizer first: a folder without one fails before the weights load.
+    tokenizer = AutoTokenizer.from_pretrained(_tokenizer_folder(source))
+    if (source.path / "chat_template.jinja").is_file():  # a template shipped without the tokenizer files
+        tokenizer.chat_template = (source.path / "chat_template.jinja").read_text(encoding="utf-8")
     quantization = training_quantization(source) if dequantize else None
     if quantization is not None:
         settings = {**quantization.model_dump(),
@@ -138,9 +142,6 @@ def merge_adapter(source: AdapterSource, out: Path, *, dtype: MergeDtype = "floa
         model = model.dequantize(dtype=torch_dtype)
     else:
         model = AutoModelForCausalLM.from_pretrained(source.base.path, dtype=torch_dtype)
-    tokenizer = AutoTokenizer.from_pretrained(_tokenizer_folder(source))
-    if (source.path / "chat_template.jinja").is_file():  # a template shipped without the tokenizer files
-        tokenizer.chat_template = (source.path / "chat_template.jinja").read_text(encoding="utf-8")
     if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:  # training added tokens
         model.resize_token_embeddings(len(tokenizer))
     merged = PeftModel.from_pretrained(model, str(source.path)).merge_and_unload()
@@ -177,5 +178,9 @@ def record_merge(store: Store, source: AdapterSource, out: Path, record: Lineage
 def _tokenizer_folder(source: AdapterSource) -> Path:
     # Training saves its tokenizer (and the template it trained with) beside the adapter.
     assert source.base.path is not None
-    return source.path if (source.path / "tokenizer_config.json").is_file() else source.base.path
+    for folder in (source.path, source.base.path):
+        if (folder / "tokenizer_config.json").is_file():
+            return folder
+    raise UserError(f"--adapter {source.path}: no tokenizer there nor in its base {source.base.path}; "
+                    "save the tokenizer beside the adapter")
 

@@ -197,6 +197,14 @@ def test_an_adapter_without_a_usable_base_is_one_clear_error(tiny_model_dir: Pat
     assert adapter_source(same).fingerprint == resolve_model(str(same)).fingerprint
     with pytest.raises(UserError, match="not a PEFT adapter"):
         adapter_source(tiny_model_dir)
+    # A base without tokenizer files, and none beside the adapter: refused before any weights load.
+    bare = tmp_path / "bare-base"
+    bare.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        (bare / name).symlink_to(tiny_model_dir / name)
+    with pytest.raises(UserError, match="no tokenizer there nor in its base"):
+        merge_adapter(adapter_source(rescued.path, str(bare)), tmp_path / "never")
+    assert not (tmp_path / "never").exists()
 
 
 def test_cli_refuses_a_non_empty_out_and_a_bad_adapter_in_one_line(adapter_dir: Path, tmp_path: Path) -> None:
