@@ -1,15 +1,27 @@
 """Where a checkpoint came from: ``evalkit_lineage.json`` in its folder, and the same record in the store.
 
-INTERFACE SKELETON (filled in by its implementation).
+``evalkit train`` and ``evalkit merge`` each end with :func:`write_lineage` (the folder carries its
+own history wherever it is copied) and :func:`record_in_store` (the store can walk the chain and
+join it to evaluation runs: see :mod:`evalkit.harness.lineage_table`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from dataclasses import asdict, dataclass, field, fields
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from evalkit.errors import UserError
+
+if TYPE_CHECKING:
+    from evalkit.store import Store
 
 LINEAGE_FILE = "evalkit_lineage.json"
+LINEAGE_VERSION = 1
+# The libraries whose versions decide what a training or merge step produced.
+VERSIONED_LIBRARIES = ("evalkit", "torch", "transformers", "trl", "peft", "accelerate", "bitsandbytes", "datasets")
 
 
 @dataclass
@@ -33,9 +45,72 @@ class LineageRecord:
     created_at: str = ""
 
 
+def library_versions() -> dict[str, str]:
+    """The installed versions of :data:`VERSIONED_LIBRARIES` (absent ones are left out)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for name in VERSIONED_LIBRARIES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return found
+
+
 def write_lineage(folder: Path, record: LineageRecord) -> None:
-    raise NotImplementedError
+    """Write ``record`` to ``folder/evalkit_lineage.json`` (atomically).
+
+    An empty ``created_at`` is set to now on ``record`` itself, so that the store, given the same
+    record next, holds the same time. The file is not one of the fingerprinted files: writing it
+    leaves the checkpoint's fingerprint as it was.
+    """
+    from evalkit.report import write_json_atomic
+
+    if not record.created_at:
+        record.created_at = datetime.now(UTC).isoformat(timespec="seconds")
+    write_json_atomic(Path(folder) / LINEAGE_FILE, {"lineage_version": LINEAGE_VERSION, **asdict(record)})
 
 
 def read_lineage(folder: Path) -> LineageRecord | None:
-    raise NotImplementedError
+    """The record in ``folder/evalkit_lineage.json``; ``None`` when the folder has none.
+
+    A file that is not a lineage record is a :class:`UserError` naming it (it would otherwise
+    break the chain without a word).
+    """
+    path = Path(folder) / LINEAGE_FILE
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        known = {f.name for f in fields(LineageRecord)}
+        # Fields a newer evalkit added are ignored rather than refused: the chain still reads.
+        return LineageRecord(**{k: v for k, v in data.items() if k in known})
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise UserError(f"{path}: not an evalkit lineage record ({exc})") from None
+
+
+def record_from_store(row: dict[str, Any]) -> LineageRecord:
+    """A store row (:meth:`Store.get_lineage`) as a :class:`LineageRecord`."""
+    known = {f.name for f in fields(LineageRecord)}
+    return LineageRecord(**{k: v for k, v in row.items() if k in known})
+
+
+def record_in_store(store: Store | Path, folder: Path, record: LineageRecord, *, name: str | None = None) -> str:
+    """Record the checkpoint in ``folder`` in the store, with its parent and ``record``; return its fingerprint.
+
+    The fingerprint is the one ``evalkit run`` records its runs under (``resolve_model(folder)``),
+    so evaluation results join the chain. ``store`` is an open :class:`Store` or a store path.
+    """
+    from evalkit.models.resolve import resolve_model
+    from evalkit.store import Store
+
+    ref = resolve_model(str(folder))
+    if not isinstance(store, Store):
+        with Store(store) as opened:
+            return record_in_store(opened, folder, record, name=name)
+    path = str(Path(folder).resolve())
+    store.upsert_model(ref.fingerprint, name or ref.name, path, record.parent_fingerprint,
+                       {**ref.metadata(), "lineage": record.kind})
+    store.put_lineage(ref.fingerprint, path, asdict(record))
+    return ref.fingerprint

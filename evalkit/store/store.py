@@ -495,3 +495,61 @@ class Store:
     def scores_count(self) -> int:
         """Return how many score sets are cached (all releases)."""
         return self._read(lambda c: int(c.execute("SELECT COUNT(*) FROM score_cache").fetchone()[0]))
+
+    # -- lineage ---------------------------------------------------------------------------
+
+    _LINEAGE_JSON = ("config", "loss_curve", "versions")
+    _LINEAGE_COLUMNS = ("kind", "method", "adapter", "parent_model", "parent_fingerprint", "config",
+                        "dataset_fingerprint", "dataset_rows", "steps", "wall_s", "final_loss", "loss_curve",
+                        "merge_mode", "versions", "created_at")
+
+    def put_lineage(self, fingerprint: str, path: str | None, record: dict[str, Any]) -> None:
+        """Record how the checkpoint ``fingerprint`` was made, replacing an earlier record of it.
+
+        ``record`` has the fields of ``evalkit.harness.lineage.LineageRecord`` (missing optional
+        ones are stored as NULL/empty; unknown keys raise ``ValueError``, a record the store
+        would silently truncate). ``created_at`` defaults to now.
+        """
+        unknown = set(record) - set(self._LINEAGE_COLUMNS)
+        if unknown:
+            raise ValueError(f"lineage record has unknown fields: {', '.join(sorted(unknown))}")
+        params: dict[str, Any] = {column: record.get(column) for column in self._LINEAGE_COLUMNS}
+        for column in self._LINEAGE_JSON:
+            params[column] = _dumps(params[column] if params[column] is not None
+                                    else ([] if column == "loss_curve" else {}))
+        params.update(fingerprint=fingerprint, path=path, created_at=record.get("created_at") or utc_now())
+        columns = ("fingerprint", "path", *self._LINEAGE_COLUMNS)
+        self._write(
+            lambda c: c.execute(
+                f"INSERT OR REPLACE INTO lineage ({', '.join(columns)}) "
+                f"VALUES ({', '.join(':' + col for col in columns)})",
+                params,
+            )
+        )
+
+    def get_lineage(self, fingerprint: str) -> dict[str, Any] | None:
+        """Return the lineage record of ``fingerprint`` (JSON columns decoded), or ``None``."""
+        row = self._read(
+            lambda c: c.execute("SELECT * FROM lineage WHERE fingerprint = ?", (fingerprint,)).fetchone()
+        )
+        if row is None:
+            return None
+        record = dict(row)
+        for column in self._LINEAGE_JSON:
+            record[column] = _loads(record[column])
+        return record
+
+    def latest_results(self, model_fingerprint: str) -> tuple[str, list[ResultRow]] | None:
+        """Return ``(run_id, results)`` of the model's most recently finished run, or ``None``."""
+        row = self._read(
+            lambda c: c.execute(
+                """
+                SELECT run_id FROM runs WHERE model_fingerprint = ? AND status = 'finished'
+                ORDER BY finished_at DESC, rowid DESC LIMIT 1
+                """,
+                (model_fingerprint,),
+            ).fetchone()
+        )
+        if row is None:
+            return None
+        return row["run_id"], self.get_results(row["run_id"])
