@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.evalkit-installed
 # The quickstart and the tests run offline: every model and data set they use is local.
 OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 
-.PHONY: quickstart test install sysdeps lint clean
+.PHONY: quickstart test install sysdeps lint clean demo-pipeline
 
 quickstart: $(STAMP) sysdeps
 	$(OFFLINE) $(BIN)/evalkit run suites/quickstart.yaml --model smollm2-135m-instruct
@@ -35,6 +35,23 @@ sysdeps:
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap) >/dev/null; \
 	  else echo "note: bubblewrap (bwrap) is not installed; tasks that run model-written code (HumanEval) are skipped"; fi; }
+
+# base -> SFT (QLoRA) -> merge -> DPO (QLoRA) -> merge -> the same small suite on all three ->
+# the lineage table. Reads ../shared/data beside the checkout (the configs in harness/configs name
+# it); writes runs/demo and records everything in the results store ($$EVALKIT_HOME/evalkit.db).
+DATA := ../shared/data
+DEMO := runs/demo
+demo-pipeline: $(STAMP) sysdeps
+	@test -d $(DATA)/sft || { echo "demo-pipeline: no training data in $(DATA) (the shared data folder beside the checkout)"; exit 2; }
+	rm -rf $(DEMO) && mkdir -p $(DEMO) && date +%s > $(DEMO)/.started
+	$(OFFLINE) $(BIN)/evalkit train harness/configs/sft_qlora.yaml --output $(DEMO)/sft-adapter
+	$(OFFLINE) $(BIN)/evalkit merge --adapter $(DEMO)/sft-adapter --out $(DEMO)/sft-merged
+	$(OFFLINE) $(BIN)/evalkit train harness/configs/dpo_qlora.yaml --output $(DEMO)/dpo-adapter
+	$(OFFLINE) $(BIN)/evalkit merge --adapter $(DEMO)/dpo-adapter --out $(DEMO)/dpo-merged
+	for model in gemma3-270m $(DEMO)/sft-merged $(DEMO)/dpo-merged; do \
+	  $(OFFLINE) $(BIN)/evalkit run suites/demo_pipeline.yaml --model $$model --data-root $(DATA) || exit 1; done
+	$(OFFLINE) $(BIN)/evalkit models lineage $(DEMO)/dpo-merged
+	@echo "demo-pipeline: $$(( $$(date +%s) - $$(cat $(DEMO)/.started) )) s"
 
 lint: $(STAMP)
 	$(BIN)/ruff check evalkit evaluators harness leaderboard tests bench
