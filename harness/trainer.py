@@ -40,6 +40,7 @@ class TrainOutcome:
     resumed_from: Path | None = None
     eval_loss: float | None = None
     is_main_process: bool = True  # False on the other ranks of `accelerate launch`
+    processes: int = 1  # data-parallel processes (accelerate launch --num_processes)
 
 
 def run_training(config: TrainConfig, *, rows: PreparedRows, chat_template: str, output: Path,
@@ -84,7 +85,8 @@ def run_training(config: TrainConfig, *, rows: PreparedRows, chat_template: str,
         (output / TRAINER_LOG).write_text("".join(json.dumps(point) + "\n" for point in curve))
     return TrainOutcome(output=output, starting_model=start, steps=trainer.state.global_step, wall_s=wall_s,
                         final_loss=curve[-1]["loss"] if curve else None, loss_curve=curve,
-                        resumed_from=resume_from, eval_loss=eval_loss, is_main_process=main)
+                        resumed_from=resume_from, eval_loss=eval_loss, is_main_process=main,
+                        processes=args.world_size)
 
 
 def trainer_arguments(config: TrainConfig, rows: PreparedRows, *, output: Path, max_steps: int | None,

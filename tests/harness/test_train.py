@@ -158,3 +158,69 @@ def test_output_folder_rules(tmp_path: Path) -> None:
     assert checkpoint_to_resume(out, None) == out / "checkpoint-10" == checkpoint_to_resume(out, True)
     with pytest.raises(UserError, match=r"--no-resume: .* is not empty"):
         checkpoint_to_resume(out, False)
+
+
+# -- evalkit train, end to end (needs the config, rows and lineage modules, not just their skeletons) ----------
+def _skeletons_pending() -> bool:
+    from evalkit.harness.config import load_train_config
+    from evalkit.harness.lineage import write_lineage
+
+    def pending(call: Any) -> bool:
+        try:
+            call()
+        except NotImplementedError:
+            return True
+        except Exception:  # noqa: BLE001 -- implemented: any real error on these bogus inputs
+            return False
+        return False
+
+    return pending(lambda: load_train_config("/nonexistent/train.yaml")) or \
+        pending(lambda: write_lineage(Path("/nonexistent"), None))  # type: ignore[arg-type]
+
+
+needs_the_whole_harness = pytest.mark.skipif(_skeletons_pending(), reason="load_train_config / prepare_rows / "
+                                             "write_lineage are still interface skeletons on this branch")
+
+
+@needs_the_whole_harness
+def test_cli_trains_records_lineage_and_refuses_to_overwrite(tiny_model_dir: Path, tmp_path: Path) -> None:
+    from evalkit.harness.lineage import read_lineage
+    from tests.conftest import run_cli, write_jsonl
+
+    write_jsonl(tmp_path / "data.jsonl", conversations(6))
+    (tmp_path / "chatml.jinja").write_text(CHATML)
+    config = tmp_path / "train.yaml"
+    config.write_text(f"method: sft\nmodel: {tiny_model_dir}\nadapter: qlora\nchat_template: chatml.jinja\n"
+                      "dataset: {path: data.jsonl}\nmax_length: 64\nlora: {r: 4, lora_alpha: 8}\n")
+    output = tmp_path / "out"
+    done = run_cli("train", str(config), "--output", str(output), "--max-steps", "2", timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"sft (qlora) on {tiny_model_dir}: 2 steps" in done.stdout and str(output) in done.stdout
+
+    record = read_lineage(output)
+    assert record is not None and record.kind == "train" and record.method == "sft" and record.adapter == "qlora"
+    assert record.parent_fingerprint == resolve_model(str(tiny_model_dir)).fingerprint
+    assert record.steps == 2 and record.dataset_rows == 6 and len(record.loss_curve) == 2
+    assert record.config["trainer"]["max_steps"] == 2 and record.config["quantization"]["bnb_4bit_quant_type"] == "nf4"
+    assert {"torch", "transformers", "trl", "peft", "bitsandbytes"} <= record.versions.keys()
+
+    again = run_cli("train", str(config), "--output", str(output), "--no-resume")
+    assert again.returncode == 2 and again.stderr.strip().splitlines() == [
+        f"--no-resume: {output} is not empty; remove it or choose another --output"]
+
+
+@needs_the_whole_harness
+def test_cli_bad_configs_give_one_located_line(tiny_model_dir: Path, tmp_path: Path) -> None:
+    bad = pytest.importorskip("tests.harness.bad_configs")
+    from tests.conftest import run_cli
+
+    cases = {**bad.BAD_CONFIGS, "base_without_template": bad.BASE_WITHOUT_TEMPLATE}
+    bare = bad.model_without_template(tiny_model_dir, tmp_path / "bare-model")
+    for name, case in cases.items():
+        folder = tmp_path / name
+        folder.mkdir()
+        model = bare if name == "base_without_template" else tiny_model_dir
+        path = bad.write_bad_config(folder, case, model)
+        done = run_cli("train", str(path), "--output", str(folder / "out"))
+        bad.assert_one_config_error(done, path, case)
+        assert not (folder / "out").exists(), name  # nothing written

@@ -2,7 +2,7 @@
 
 ``python tests/harness/train_script.py MODEL_DIR OUTPUT STEPS [--stall-after K]``: LoRA SFT on a few
 conversations, seeded, a checkpoint every step. ``--stall-after K`` sleeps after checkpoint K is complete,
-so a test can SIGKILL the run at a known point. Prints ``steps=N resumed_from=NAME`` at the end.
+so a test can SIGKILL the run at a known point. Prints ``steps=N resumed_from=NAME processes=P`` at the end.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def main() -> None:
                            base_dir=Path.cwd(), callbacks=extra)
     if outcome.is_main_process:
         resumed = outcome.resumed_from.name if outcome.resumed_from else "-"
-        print(f"steps={outcome.steps} resumed_from={resumed}", flush=True)
+        print(f"steps={outcome.steps} resumed_from={resumed} processes={outcome.processes}", flush=True)
 
 
 if __name__ == "__main__":
