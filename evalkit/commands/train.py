@@ -39,18 +39,22 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, env: Environment) -> int:
+    from evalkit.harness.config import load_train_config
+    from evalkit.harness.data import prepare_rows
+
+    # The config and the rows first, before torch, TRL and bitsandbytes are imported: a bad config is one
+    # line, at once (the config module quiets bitsandbytes' note about an optional CPU kernel).
+    config, base_dir = load_train_config(args.config)
+    rows = prepare_rows(config, base_dir)
+
     from transformers import AutoTokenizer
 
     from evalkit.harness.checkpoints import checkpoint_to_resume
-    from evalkit.harness.config import load_train_config
-    from evalkit.harness.data import prepare_rows
     from evalkit.harness.lineage import write_lineage
     from evalkit.harness.model_loading import resolve_starting_model
     from evalkit.harness.templates import resolve_chat_template
     from evalkit.harness.trainer import assistant_only_loss, run_training
 
-    config, base_dir = load_train_config(args.config)
-    rows = prepare_rows(config, base_dir)
     output: Path = args.output or Path("runs") / f"train__{args.config.stem}"
     checkpoint_to_resume(output, args.resume)  # refused here too, before the model resolves (an alias converts)
     start = resolve_starting_model(config, base_dir)
