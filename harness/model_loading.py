@@ -51,8 +51,13 @@ def resolve_starting_model(config: TrainConfig, base_dir: Path) -> StartingModel
     return StartingModel(ref, config.model if portable else str(ref.path))
 
 
-def load_model(start: StartingModel, config: TrainConfig, *, dtype: str, gradient_checkpointing: bool) -> Any:
-    """The model to hand to TRL: full weights (``none``/``lora``) or 4-bit with k-bit training prepared."""
+def load_model(start: StartingModel, config: TrainConfig, *, dtype: str, gradient_checkpointing: bool,
+               device: str = "cpu") -> Any:
+    """The model to hand to TRL: full weights (``none``/``lora``) or 4-bit with k-bit training prepared.
+
+    ``device`` is this process's device (the trainer's ``args.device``: ``cuda:<local rank>`` under
+    ``accelerate launch``); only the 4-bit model is placed at load time, the trainer moves the others.
+    """
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -63,7 +68,8 @@ def load_model(start: StartingModel, config: TrainConfig, *, dtype: str, gradien
 
         assert ref.base is not None and ref.base.path is not None and ref.path is not None
         base = AutoModelForCausalLM.from_pretrained(ref.base.path, dtype=torch_dtype)
-        return PeftModel.from_pretrained(base, ref.path).merge_and_unload()
+        merged = PeftModel.from_pretrained(base, ref.path).merge_and_unload()
+        return merged.requires_grad_(True)  # PEFT froze the base weights; full fine-tuning trains them all
     assert ref.path is not None
     if config.adapter != "qlora":
         return AutoModelForCausalLM.from_pretrained(ref.path, dtype=torch_dtype)
@@ -71,8 +77,7 @@ def load_model(start: StartingModel, config: TrainConfig, *, dtype: str, gradien
     from peft import prepare_model_for_kbit_training
 
     quant = bnb_config(config.quantization or QuantizationSettings())
-    # device_map pins the 4-bit weights where bitsandbytes quantizes them (the CPU here, else GPU 0).
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    # bitsandbytes quantizes as the weights land, so they must land on the device that trains them.
     model = AutoModelForCausalLM.from_pretrained(ref.path, quantization_config=quant, dtype=torch_dtype,
                                                  device_map={"": device})
     return prepare_model_for_kbit_training(model, use_gradient_checkpointing=gradient_checkpointing)

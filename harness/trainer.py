@@ -67,9 +67,15 @@ def run_training(config: TrainConfig, *, rows: PreparedRows, chat_template: str,
         _check_assistant_mask(tokenizer)
 
     started = time.perf_counter()
-    model = load_model(start, config, dtype="bfloat16" if args.bf16 and config.adapter != "none" else "float32",
-                       gradient_checkpointing=args.gradient_checkpointing)
-    trainer = build_trainer(config, model, args, rows, tokenizer, callbacks)
+    dtype = "bfloat16" if args.bf16 and config.adapter != "none" else "float32"
+    model = load_model(start, config, dtype=dtype, gradient_checkpointing=args.gradient_checkpointing,
+                       device=str(args.device))
+    ref_model = None
+    if config.method == "dpo" and config.adapter == "none" and not args.precompute_ref_log_probs:
+        # Full DPO needs a frozen copy; loaded here from the same start (TRL would reload the config's
+        # path, which for an adapter folder is the base without the adapter).
+        ref_model = load_model(start, config, dtype=dtype, gradient_checkpointing=False, device=str(args.device))
+    trainer = build_trainer(config, model, args, rows, tokenizer, callbacks, ref_model=ref_model)
     trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     trainer.save_model(str(output))  # the adapter or model, with the tokenizer and its chat template
     eval_loss = None
@@ -140,16 +146,20 @@ def trainer_defaults(method: str, on_cpu: bool) -> dict[str, Any]:
 
 
 def build_trainer(config: TrainConfig, model: Any, args: Any, rows: PreparedRows, tokenizer: Any,
-                  callbacks: Sequence[Any] = ()) -> Any:
-    """TRL's ``SFTTrainer`` or ``DPOTrainer`` over ``model`` (LoRA attached by TRL from ``config.lora``)."""
+                  callbacks: Sequence[Any] = (), ref_model: Any = None) -> Any:
+    """TRL's ``SFTTrainer`` or ``DPOTrainer`` over ``model`` (LoRA attached by TRL from ``config.lora``).
+
+    ``ref_model`` is DPO's frozen reference for full fine-tuning; with a LoRA it stays None and TRL scores
+    the reference with the adapter disabled (no second copy in memory).
+    """
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
     from trl import DPOTrainer, SFTTrainer
 
     common = {"args": args, "train_dataset": rows.train, "eval_dataset": rows.eval, "processing_class": tokenizer,
               "peft_config": lora_config(config),
               "callbacks": [ProgressBarCallback(f"{config.method} ({config.adapter})"), *callbacks]}
-    # DPO with a LoRA: ref_model None makes TRL use the adapter-disabled policy (no second copy in memory).
-    trainer = SFTTrainer(model, **common) if config.method == "sft" else DPOTrainer(model, ref_model=None, **common)
+    trainer = SFTTrainer(model, **common) if config.method == "sft" else DPOTrainer(model, ref_model=ref_model,
+                                                                                    **common)
     for replaced in (PrinterCallback, ProgressCallback):  # the bar above prints loss and rate already
         trainer.remove_callback(replaced)
     return trainer

@@ -137,6 +137,22 @@ def test_a_new_lora_on_an_adapter_asks_for_a_merge_first(tiny_model_dir: Path, t
                      output=tmp_path / "out", base_dir=tmp_path)
 
 
+def test_full_dpo_on_an_adapter_folder_trains_base_plus_adapter(tiny_model_dir: Path, tmp_path: Path) -> None:
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    adapter = tmp_path / "adapter"
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    # init_lora_weights=False: a non-zero update, so merging it changes the model
+    get_peft_model(base, LoraConfig(r=2, target_modules=["q_proj"], init_lora_weights=False)).save_pretrained(adapter)
+    outcome = run_training(_config("dpo", "none", adapter), rows=_rows("dpo"), chat_template=CHATML,
+                           output=tmp_path / "out", max_steps=1, base_dir=tmp_path)
+    assert outcome.starting_model.ref.kind == "peft" and outcome.steps == 1
+    # the first DPO loss is log 2 only if the reference is the policy itself: base + adapter, not the bare base
+    assert outcome.loss_curve[0]["loss"] == pytest.approx(math.log(2), abs=1e-5)
+    assert resolve_model(str(tmp_path / "out")).kind == "hf"
+
+
 def test_output_folder_rules(tmp_path: Path) -> None:
     out = tmp_path / "out"
     assert checkpoint_to_resume(out, None) is None and checkpoint_to_resume(out, False) is None
