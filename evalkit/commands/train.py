@@ -1,0 +1,102 @@
+"""``evalkit train CONFIG.yaml``: SFT or DPO (full, LoRA, QLoRA) on TRL, with a lineage record.
+
+Everything the config names is checked before a model loads: the config itself, the rows, the output
+folder, the model and the chat template. ``accelerate launch -m evalkit train CONFIG.yaml`` runs the same
+command data-parallel; the main process alone writes the lineage and prints the summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from evalkit.commands._args import positive_int
+
+if TYPE_CHECKING:
+    from evalkit.config import Environment
+    from evalkit.harness.config import TrainConfig
+    from evalkit.harness.data import PreparedRows
+    from evalkit.harness.lineage import LineageRecord
+    from evalkit.harness.trainer import TrainOutcome
+
+HELP = "fine-tune a model (SFT or DPO; full, LoRA or QLoRA) from a YAML config"
+
+# What a lineage record names, so a checkpoint says which libraries trained it.
+_LIBRARIES = ("evalkit", "torch", "transformers", "trl", "peft", "bitsandbytes", "accelerate", "datasets")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", type=Path, help="training config YAML (see harness/configs/)")
+    parser.add_argument("--output", type=Path, help="output folder (default runs/train__<config name>)")
+    parser.add_argument("--max-steps", type=positive_int, help="stop after N optimizer steps (overrides trainer:)")
+    resume = parser.add_mutually_exclusive_group()
+    resume.add_argument("--resume", dest="resume", action="store_true", default=None,
+                        help="resume from the output folder's last checkpoint (the default when it holds one)")
+    resume.add_argument("--no-resume", dest="resume", action="store_false",
+                        help="start fresh; refuse a non-empty output folder")
+
+
+def run(args: argparse.Namespace, env: Environment) -> int:
+    from evalkit.harness.config import load_train_config
+    from evalkit.harness.data import prepare_rows
+
+    # The config and the rows first, before torch, TRL and bitsandbytes are imported: a bad config is one
+    # line, at once (the config module quiets bitsandbytes' note about an optional CPU kernel).
+    config, base_dir = load_train_config(args.config)
+    rows = prepare_rows(config, base_dir)
+
+    from transformers import AutoTokenizer
+
+    from evalkit.harness.checkpoints import checkpoint_to_resume
+    from evalkit.harness.lineage import write_lineage
+    from evalkit.harness.model_loading import resolve_starting_model
+    from evalkit.harness.templates import resolve_chat_template
+    from evalkit.harness.trainer import assistant_only_loss, run_training
+
+    output: Path = args.output or Path("runs") / f"train__{args.config.stem}"
+    checkpoint_to_resume(output, args.resume)  # refused here too, before the model resolves (an alias converts)
+    start = resolve_starting_model(config, base_dir)
+    tokenizer = AutoTokenizer.from_pretrained(start.ref.tokenizer_path)
+    template = resolve_chat_template(config.chat_template, tokenizer, base_dir,
+                                     assistant_only_loss=assistant_only_loss(config, rows))
+    outcome = run_training(config, rows=rows, chat_template=template, output=output, max_steps=args.max_steps,
+                           resume=args.resume, base_dir=base_dir, start=start)
+    if not outcome.is_main_process:
+        return 0
+    write_lineage(output, lineage_record(config, rows, outcome, max_steps=args.max_steps))
+    loss = "n/a" if outcome.final_loss is None else f"{outcome.final_loss:.4f}"
+    resumed = f", resumed from {outcome.resumed_from.name}" if outcome.resumed_from else ""
+    print(f"{config.method} ({config.adapter}) on {config.model}: {outcome.steps} steps in {outcome.wall_s:.0f} s"
+          f"{resumed}, final loss {loss} -> {output}")
+    return 0
+
+
+def lineage_record(config: TrainConfig, rows: PreparedRows, outcome: TrainOutcome, *,
+                   max_steps: int | None) -> LineageRecord:
+    """The record of a training run; ``--max-steps`` is folded into the config's ``trainer:`` since it is
+    what the run actually used."""
+    from evalkit.harness.lineage import LineageRecord
+
+    recorded = config.model_dump(mode="json")
+    if max_steps is not None:
+        recorded["trainer"] = {**recorded["trainer"], "max_steps": max_steps}
+    return LineageRecord(
+        kind="train", method=config.method, adapter=config.adapter, parent_model=config.model,
+        parent_fingerprint=outcome.starting_model.ref.fingerprint, config=recorded,
+        dataset_fingerprint=rows.fingerprint, dataset_rows=rows.rows, steps=outcome.steps, wall_s=outcome.wall_s,
+        final_loss=outcome.final_loss, loss_curve=outcome.loss_curve, versions=library_versions(),
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"))
+
+
+def library_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for name in _LIBRARIES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return found

@@ -1,0 +1,187 @@
+"""``evalkit train``'s core: a validated config and prepared rows in, a trained checkpoint folder out.
+
+Everything that trains is TRL's (``SFTTrainer`` / ``DPOTrainer``), PEFT's and bitsandbytes'; this module
+only chooses their settings. The output folder holds, at its top, the adapter (or the whole model for
+full fine-tuning) with the tokenizer and the chat template trained with, ``trainer_log.jsonl`` (the loss
+curve), and under it the ``checkpoint-N`` folders TRL writes (a rerun resumes from the last one).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from evalkit.errors import UserError
+from evalkit.harness.callbacks import ProgressBarCallback, loss_curve
+from evalkit.harness.checkpoints import checkpoint_to_resume
+from evalkit.harness.model_loading import StartingModel, load_model, lora_config, resolve_starting_model
+
+if TYPE_CHECKING:
+    from evalkit.harness.config import TrainConfig
+    from evalkit.harness.data import PreparedRows
+
+TRAINER_LOG = "trainer_log.jsonl"
+
+
+@dataclass(frozen=True)
+class TrainOutcome:
+    """What a run did, for the lineage record and the summary line."""
+
+    output: Path
+    starting_model: StartingModel
+    steps: int
+    wall_s: float  # this invocation only (a resumed run counts from its restart)
+    final_loss: float | None
+    loss_curve: list[dict[str, float]] = field(default_factory=list)
+    resumed_from: Path | None = None
+    eval_loss: float | None = None
+    is_main_process: bool = True  # False on the other ranks of `accelerate launch`
+    processes: int = 1  # data-parallel processes (accelerate launch --num_processes)
+
+
+def run_training(config: TrainConfig, *, rows: PreparedRows, chat_template: str, output: Path,
+                 max_steps: int | None = None, resume: bool | None = None, base_dir: Path,
+                 start: StartingModel | None = None, callbacks: Sequence[Any] = ()) -> TrainOutcome:
+    """Train ``config.method`` on ``rows`` and save the result in ``output``.
+
+    ``chat_template`` is set on the tokenizer (and so saved with every checkpoint); ``resume`` None resumes
+    when ``output`` holds a checkpoint (see :func:`~evalkit.harness.checkpoints.checkpoint_to_resume`);
+    ``start`` is ``config.model`` already resolved (resolved here when None); ``callbacks`` are extra
+    ``TrainerCallback``s (timing, tests). Input problems raise
+    :class:`UserError` before any model loads.
+    """
+    import torch
+    from transformers import AutoTokenizer
+
+    resume_from = checkpoint_to_resume(output, resume)
+    start = start or resolve_starting_model(config, base_dir)
+    on_cpu = not torch.cuda.is_available() or bool(config.trainer.get("use_cpu"))
+    args = trainer_arguments(config, rows, output=output, max_steps=max_steps, on_cpu=on_cpu)
+    tokenizer = AutoTokenizer.from_pretrained(start.ref.tokenizer_path)
+    tokenizer.chat_template = chat_template
+    if getattr(args, "assistant_only_loss", False):
+        _check_assistant_mask(tokenizer)
+
+    started = time.perf_counter()
+    dtype = "bfloat16" if args.bf16 and config.adapter != "none" else "float32"
+    model = load_model(start, config, dtype=dtype, gradient_checkpointing=args.gradient_checkpointing,
+                       device=str(args.device))
+    ref_model = None
+    if config.method == "dpo" and config.adapter == "none" and not args.precompute_ref_log_probs:
+        # Full DPO needs a frozen copy; loaded here from the same start (TRL would reload the config's
+        # path, which for an adapter folder is the base without the adapter).
+        ref_model = load_model(start, config, dtype=dtype, gradient_checkpointing=False, device=str(args.device))
+    trainer = build_trainer(config, model, args, rows, tokenizer, callbacks, ref_model=ref_model)
+    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    trainer.save_model(str(output))  # the adapter or model, with the tokenizer and its chat template
+    eval_loss = None
+    if rows.eval is not None and args.eval_strategy == "no":  # an eval split is scored once, at the end
+        eval_loss = trainer.evaluate().get("eval_loss")
+    wall_s = time.perf_counter() - started
+
+    curve = loss_curve(trainer.state.log_history)
+    main = trainer.is_world_process_zero()
+    if main:
+        if config.adapter != "none":
+            _point_adapter_at(output, start.base_reference)
+        (output / TRAINER_LOG).write_text("".join(json.dumps(point) + "\n" for point in curve))
+    return TrainOutcome(output=output, starting_model=start, steps=trainer.state.global_step, wall_s=wall_s,
+                        final_loss=curve[-1]["loss"] if curve else None, loss_curve=curve,
+                        resumed_from=resume_from, eval_loss=eval_loss, is_main_process=main,
+                        processes=args.world_size)
+
+
+def trainer_arguments(config: TrainConfig, rows: PreparedRows, *, output: Path, max_steps: int | None,
+                      on_cpu: bool) -> Any:
+    """TRL's ``SFTConfig`` / ``DPOConfig``: evalkit's defaults, overlaid with ``trainer:``, then the flags."""
+    from trl import DPOConfig, SFTConfig
+
+    settings = {**trainer_defaults(config.method, on_cpu), **config.trainer}
+    if config.method == "sft":
+        settings["assistant_only_loss"] = assistant_only_loss(config, rows)
+    settings.setdefault("seed", config.seed)
+    if config.max_length is not None:
+        settings["max_length"] = config.max_length
+    if max_steps is not None:
+        settings["max_steps"] = max_steps
+    settings["output_dir"] = str(output)
+    # evalkit's own bar replaces transformers' (see callbacks.py)
+    settings["disable_tqdm"] = True
+    return (SFTConfig if config.method == "sft" else DPOConfig)(**settings)
+
+
+def assistant_only_loss(config: TrainConfig, rows: PreparedRows) -> bool:
+    """Whether SFT's loss covers the assistant's turns only: by default for conversational rows (as the
+    chapter trains); ``trainer.assistant_only_loss`` decides otherwise. Other formats have no assistant
+    turns to mask (prompt/completion rows train on the completion by TRL's default)."""
+    asked = config.trainer.get("assistant_only_loss")
+    if config.method != "sft":
+        return False
+    if rows.format != "messages":
+        if asked:
+            raise UserError(f"trainer.assistant_only_loss: needs conversational rows (messages), not {rows.format}")
+        return False
+    return True if asked is None else bool(asked)
+
+
+def trainer_defaults(method: str, on_cpu: bool) -> dict[str, Any]:
+    """evalkit's defaults where TRL's do not fit this machine (from the config module when it has them)."""
+    import evalkit.harness.config as config_module
+
+    shared = getattr(config_module, "evalkit_trainer_defaults", None)
+    if shared is not None:
+        return dict(shared(method, on_cpu))
+    defaults: dict[str, Any] = {"report_to": "none", "logging_steps": 1}
+    if on_cpu:
+        # TRL turns bf16 mixed precision on by default; CPUs here run it slower than float32.
+        defaults.update(use_cpu=True, bf16=False)
+    if method == "sft":
+        # Padding-free packing lets examples attend to each other without flash attention.
+        defaults["packing"] = False
+    return defaults
+
+
+def build_trainer(config: TrainConfig, model: Any, args: Any, rows: PreparedRows, tokenizer: Any,
+                  callbacks: Sequence[Any] = (), ref_model: Any = None) -> Any:
+    """TRL's ``SFTTrainer`` or ``DPOTrainer`` over ``model`` (LoRA attached by TRL from ``config.lora``).
+
+    ``ref_model`` is DPO's frozen reference for full fine-tuning; with a LoRA it stays None and TRL scores
+    the reference with the adapter disabled (no second copy in memory).
+    """
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+    from trl import DPOTrainer, SFTTrainer
+
+    common = {"args": args, "train_dataset": rows.train, "eval_dataset": rows.eval, "processing_class": tokenizer,
+              "peft_config": lora_config(config),
+              "callbacks": [ProgressBarCallback(f"{config.method} ({config.adapter})"), *callbacks]}
+    trainer = SFTTrainer(model, **common) if config.method == "sft" else DPOTrainer(model, ref_model=ref_model,
+                                                                                    **common)
+    for replaced in (PrinterCallback, ProgressCallback):  # the bar above prints loss and rate already
+        trainer.remove_callback(replaced)
+    return trainer
+
+
+def _check_assistant_mask(tokenizer: Any) -> None:
+    """Refuse a template that cannot mask the loss to the assistant's turns, or leaves out their
+    end-of-turn token (the model would never learn to stop); TRL would only warn or swap templates."""
+    from trl.chat_template_utils import has_generation_markers, is_chat_template_stop_token_trained
+
+    advice = "choose chat_template: NAME (evalkit's carry the markers) or set trainer.assistant_only_loss: false"
+    if not has_generation_markers(tokenizer.chat_template):
+        raise UserError(f"assistant_only_loss needs {{% generation %}} markers in the chat template; {advice}")
+    if not is_chat_template_stop_token_trained(tokenizer):
+        raise UserError("the chat template leaves the assistant's end-of-turn token outside {% generation %}, "
+                        f"so the model would not learn to stop; {advice}")
+
+
+def _point_adapter_at(output: Path, base_reference: str) -> None:
+    """Name the base in adapter_config.json as the config did (an alias or hub id stays portable), not by
+    the cache folder it was loaded from."""
+    path = output / "adapter_config.json"
+    adapter = json.loads(path.read_text())
+    adapter["base_model_name_or_path"] = base_reference
+    path.write_text(json.dumps(adapter, indent=2, sort_keys=True) + "\n")
