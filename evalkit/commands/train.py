@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from evalkit.commands._args import positive_int
+from evalkit.commands._args import add_store_flag, positive_int
 
 if TYPE_CHECKING:
     from evalkit.config import Environment
@@ -23,10 +23,6 @@ if TYPE_CHECKING:
 
 HELP = "fine-tune a model (SFT or DPO; full, LoRA or QLoRA) from a YAML config"
 
-# What a lineage record names, so a checkpoint says which libraries trained it.
-_LIBRARIES = ("evalkit", "torch", "transformers", "trl", "peft", "bitsandbytes", "accelerate", "datasets")
-
-
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", type=Path, help="training config YAML (see harness/configs/)")
     parser.add_argument("--output", type=Path, help="output folder (default runs/train__<config name>)")
@@ -36,6 +32,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="resume from the output folder's last checkpoint (the default when it holds one)")
     resume.add_argument("--no-resume", dest="resume", action="store_false",
                         help="start fresh; refuse a non-empty output folder")
+    add_store_flag(parser)
 
 
 def run(args: argparse.Namespace, env: Environment) -> int:
@@ -54,18 +51,21 @@ def run(args: argparse.Namespace, env: Environment) -> int:
     from evalkit.harness.model_loading import resolve_starting_model
     from evalkit.harness.templates import resolve_chat_template
     from evalkit.harness.trainer import assistant_only_loss, run_training
+    from evalkit.store import default_store_path
 
     output: Path = args.output or Path("runs") / f"train__{args.config.stem}"
     checkpoint_to_resume(output, args.resume)  # refused here too, before the model resolves (an alias converts)
     start = resolve_starting_model(config, base_dir)
     tokenizer = AutoTokenizer.from_pretrained(start.ref.tokenizer_path)
     template = resolve_chat_template(config.chat_template, tokenizer, base_dir,
-                                     assistant_only_loss=assistant_only_loss(config, rows))
+                                     assistant_only_loss=assistant_only_loss(config, rows), error=config.error_at)
     outcome = run_training(config, rows=rows, chat_template=template, output=output, max_steps=args.max_steps,
                            resume=args.resume, base_dir=base_dir, start=start)
     if not outcome.is_main_process:
         return 0
-    write_lineage(output, lineage_record(config, rows, outcome, max_steps=args.max_steps))
+    record = lineage_record(config, rows, outcome, max_steps=args.max_steps)
+    write_lineage(output, record)
+    _record_in_store(args.store or default_store_path(env.home), outcome, record)
     loss = "n/a" if outcome.final_loss is None else f"{outcome.final_loss:.4f}"
     resumed = f", resumed from {outcome.resumed_from.name}" if outcome.resumed_from else ""
     print(f"{config.method} ({config.adapter}) on {config.model}: {outcome.steps} steps in {outcome.wall_s:.0f} s"
@@ -77,7 +77,7 @@ def lineage_record(config: TrainConfig, rows: PreparedRows, outcome: TrainOutcom
                    max_steps: int | None) -> LineageRecord:
     """The record of a training run; ``--max-steps`` is folded into the config's ``trainer:`` since it is
     what the run actually used."""
-    from evalkit.harness.lineage import LineageRecord
+    from evalkit.harness.lineage import LineageRecord, library_versions
 
     recorded = config.model_dump(mode="json")
     if max_steps is not None:
@@ -90,13 +90,13 @@ def lineage_record(config: TrainConfig, rows: PreparedRows, outcome: TrainOutcom
         created_at=datetime.now(UTC).isoformat(timespec="seconds"))
 
 
-def library_versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
+def _record_in_store(store_path: Path, outcome: TrainOutcome, record: LineageRecord) -> None:
+    """The parent and the trained checkpoint in the store, so `evalkit models lineage` walks the chain."""
+    from evalkit.harness.lineage import record_in_store
+    from evalkit.store import Store
 
-    found = {}
-    for name in _LIBRARIES:
-        try:
-            found[name] = version(name)
-        except PackageNotFoundError:
-            continue
-    return found
+    parent = outcome.starting_model.ref
+    with Store(store_path) as store:
+        store.upsert_model(parent.fingerprint, parent.name, str(parent.path), parent.parent_fingerprint,
+                           parent.metadata())
+        record_in_store(store, outcome.output, record)

@@ -220,6 +220,13 @@ def test_cli_trains_records_lineage_and_refuses_to_overwrite(tiny_model_dir: Pat
     assert record.config["trainer"]["max_steps"] == 2 and record.config["quantization"]["bnb_4bit_quant_type"] == "nf4"
     assert {"torch", "transformers", "trl", "peft", "bitsandbytes"} <= record.versions.keys()
 
+    from evalkit.store import Store
+
+    with Store(tmp_path / "evalkit-home" / "evalkit.db") as store:
+        trained = resolve_model(str(output))
+        assert store.get_lineage(trained.fingerprint)["steps"] == 2  # type: ignore[index]
+        assert store.get_model(trained.fingerprint)["parent_fingerprint"] == record.parent_fingerprint  # type: ignore[index]
+
     again = run_cli("train", str(config), "--output", str(output), "--no-resume")
     assert again.returncode == 2 and again.stderr.strip().splitlines() == [
         f"--no-resume: {output} is not empty; remove it or choose another --output"]
