@@ -55,6 +55,9 @@ def install_environment() -> Environment:
     # The tokenizers library warns, and can deadlock, when a process forks (the sandbox starts
     # programs) after its thread pool ran; set here so every entry point behaves the same.
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # TRL's trainers send a usage ping to the Hugging Face Hub unless told not to: evalkit sends
+    # nothing a user did not ask for (set HF_HUB_DISABLE_TELEMETRY=0 to allow it).
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     env = Environment.from_environ(os.environ)
     set_environment(env)
     return env
