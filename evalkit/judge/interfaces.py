@@ -84,3 +84,4 @@ class PairJudgment:
     raw_ba: str
     outcome: Outcome
     extra: dict[str, object] = field(default_factory=dict)
+    category: str | None = None  # the question's category (stored with the judgment, for breakdowns)

@@ -22,6 +22,7 @@ from typing import Any, Self, TypeVar
 
 from evalkit.errors import UserError
 from evalkit.store import db
+from evalkit.store.judgments import JudgmentsTable
 from evalkit.store.records import FINAL_STATUSES, RUN_STATUSES, ResultRow, RunSummary
 
 T = TypeVar("T")
@@ -68,7 +69,7 @@ def _result_from_row(row: sqlite3.Row) -> ResultRow:
     return ResultRow(row["task"], row["metric"], row["filter"], value, stderr, int(row["n"]))
 
 
-class Store:
+class Store(JudgmentsTable):
     """A handle on the results database at ``path``; usable as a context manager.
 
     Opening creates the parent folder and the file if needed and migrates the schema to the

@@ -42,7 +42,7 @@ def test_version_3_adds_the_lineage_table_and_keeps_everything(tmp_path: Path) -
     assert not _rows(path, "SELECT name FROM sqlite_master WHERE name = 'lineage'")
 
     with Store(path) as store:
-        assert store.schema_version() == 3 == db.latest_version()
+        assert store.schema_version() == db.latest_version() >= 3
         # Old runs read through the new method: the finished model-free run, not the failed one.
         latest = store.latest_results("")
         assert latest is not None and latest[0].startswith("fixture__none__") and latest[1]
