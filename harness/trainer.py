@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from evalkit.errors import UserError
 from evalkit.harness.callbacks import ProgressBarCallback, loss_curve
 from evalkit.harness.checkpoints import checkpoint_to_resume
+from evalkit.harness.config import evalkit_trainer_defaults
 from evalkit.harness.model_loading import StartingModel, load_model, lora_config, resolve_starting_model
 
 if TYPE_CHECKING:
@@ -100,9 +101,8 @@ def trainer_arguments(config: TrainConfig, rows: PreparedRows, *, output: Path, 
     """TRL's ``SFTConfig`` / ``DPOConfig``: evalkit's defaults, overlaid with ``trainer:``, then the flags."""
     from trl import DPOConfig, SFTConfig
 
-    settings = {**trainer_defaults(config.method, on_cpu), **config.trainer}
-    if config.method == "sft":
-        settings["assistant_only_loss"] = assistant_only_loss(config, rows)
+    settings = {**evalkit_trainer_defaults(config.method, on_cpu, rows.format, rows.conversational),
+                **config.trainer}
     settings.setdefault("seed", config.seed)
     if config.max_length is not None:
         settings["max_length"] = config.max_length
@@ -115,34 +115,12 @@ def trainer_arguments(config: TrainConfig, rows: PreparedRows, *, output: Path, 
 
 
 def assistant_only_loss(config: TrainConfig, rows: PreparedRows) -> bool:
-    """Whether SFT's loss covers the assistant's turns only: by default for conversational rows (as the
-    chapter trains); ``trainer.assistant_only_loss`` decides otherwise. Other formats have no assistant
-    turns to mask (prompt/completion rows train on the completion by TRL's default)."""
-    asked = config.trainer.get("assistant_only_loss")
+    """Whether SFT's loss covers the assistant's turns only: evalkit's default for conversational rows
+    (see ``evalkit_trainer_defaults``), unless ``trainer.assistant_only_loss`` says otherwise."""
     if config.method != "sft":
         return False
-    if rows.format != "messages":
-        if asked:
-            raise UserError(f"trainer.assistant_only_loss: needs conversational rows (messages), not {rows.format}")
-        return False
-    return True if asked is None else bool(asked)
-
-
-def trainer_defaults(method: str, on_cpu: bool) -> dict[str, Any]:
-    """evalkit's defaults where TRL's do not fit this machine (from the config module when it has them)."""
-    import evalkit.harness.config as config_module
-
-    shared = getattr(config_module, "evalkit_trainer_defaults", None)
-    if shared is not None:
-        return dict(shared(method, on_cpu))
-    defaults: dict[str, Any] = {"report_to": "none", "logging_steps": 1}
-    if on_cpu:
-        # TRL turns bf16 mixed precision on by default; CPUs here run it slower than float32.
-        defaults.update(use_cpu=True, bf16=False)
-    if method == "sft":
-        # Padding-free packing lets examples attend to each other without flash attention.
-        defaults["packing"] = False
-    return defaults
+    defaults = evalkit_trainer_defaults(config.method, False, rows.format, rows.conversational)
+    return bool(config.trainer.get("assistant_only_loss", defaults.get("assistant_only_loss", False)))
 
 
 def build_trainer(config: TrainConfig, model: Any, args: Any, rows: PreparedRows, tokenizer: Any,
