@@ -11,31 +11,52 @@ so its rounds draw row indices (in the drawn order, as FastChat's ``get_bootstra
 from __future__ import annotations
 
 import warnings
+from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
 
-from evalkit.ratings.bradley_terry import PairCounts, fit_bt
+from evalkit.ratings.bradley_terry import BASE, INITIAL, SCALE, PairCounts, fit_bt
 from evalkit.ratings.elo import online_elo
+
+
+class BTOptions(NamedTuple):
+    scale: float
+    base: float
+    initial: float
+    ridge: float
+
 
 LOWER_PERCENTILE = 2.5
 UPPER_PERCENTILE = 97.5
 
 
 def bootstrap_bt(
-    pairs: PairCounts, rounds: int, rng: np.random.Generator, **fit_options: float
+    pairs: PairCounts, rounds: int, rng: np.random.Generator, *, scale: float = SCALE, base: float = BASE,
+    initial: float = INITIAL, ridge: float = 0.0,
 ) -> NDArray[np.float64]:
-    """(rounds, n_models) Bradley–Terry ratings of resampled votes (``fit_options`` go to ``fit_bt``).
+    """(rounds, n_models) Bradley–Terry ratings of resampled votes (the options are ``fit_bt``'s).
 
     A model without a finite rating in a round gets ``±inf`` there, one left without votes ``nan``.
     """
+    from threadpoolctl import threadpool_limits
+
+    # Each fit is a sequence of tiny vector operations; OpenBLAS threads only contend over them
+    # (measured: 100 rounds at 100 models took 4.0 s with its default threads, 0.6 s with one).
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _bootstrap_bt(pairs, rounds, rng, BTOptions(scale, base, initial, ridge))
+
+
+def _bootstrap_bt(pairs: PairCounts, rounds: int, rng: np.random.Generator, o: BTOptions) -> NDArray[np.float64]:
     flat = pairs.counts.ravel()
     n_votes = int(flat.sum())
     shares = flat / max(n_votes, 1)
     out = np.empty((rounds, pairs.n_models))
+    point = fit_bt(pairs, scale=o.scale, base=o.base, initial=o.initial, ridge=o.ridge).ratings
     for i in range(rounds):
         counts = rng.multinomial(n_votes, shares).astype(np.float64).reshape(pairs.counts.shape)
-        out[i] = fit_bt(pairs.with_counts(counts), **fit_options).ratings
+        out[i] = fit_bt(pairs.with_counts(counts), scale=o.scale, base=o.base, initial=o.initial, ridge=o.ridge,
+                        start=point).ratings
     return out
 
 

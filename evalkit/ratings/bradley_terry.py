@@ -150,19 +150,26 @@ def fit_bt(
     initial: float = INITIAL,
     ridge: float = 0.0,
     tol: float = 1e-10,
+    start: NDArray[np.floating] | None = None,
 ) -> BTFit:
     """Maximum-likelihood Bradley–Terry ratings of ``pairs`` (L-BFGS with the analytic gradient).
 
     ``ridge`` adds ``ridge * sum(r**2) / 2`` to the negative log-likelihood summed over votes, with
-    ``r = (R - initial) / scale``. Ratings of each connected group average ``initial``.
+    ``r = (R - initial) / scale``. Ratings of each connected group average ``initial``. ``start``:
+    (n_models,) ratings to start from (bootstrap rounds start at the point fit, which saves most
+    iterations); the optimum does not depend on it.
     """
     m = pairs.n_models
     active, only_wins, only_losses = _degenerate(pairs, ridge)
     live = (active[pairs.lo] & active[pairs.hi]).astype(np.float64)
     won_lo, won_hi = pairs.credit_lo * live, pairs.credit_hi * live
     total = max(float(won_lo.sum() + won_hi.sum()), 1.0)
+    x0 = np.zeros(m)
+    if start is not None:
+        given = (np.asarray(start, dtype=np.float64) - initial) / scale
+        x0 = np.where(np.isfinite(given), given, 0.0)
     result = optimize.minimize(
-        _loss_and_grad, np.zeros(m), args=(pairs, won_lo, won_hi, math.log(base), ridge, total),
+        _loss_and_grad, x0, args=(pairs, won_lo, won_hi, math.log(base), ridge, total),
         jac=True, method="L-BFGS-B", options={"maxiter": 10_000, "gtol": tol, "ftol": 1e-15},
     )
     r = np.asarray(result.x, dtype=np.float64)

@@ -69,7 +69,8 @@ def rate(votes: Votes, method: str, settings: RatingSettings) -> RatingTable:
     status = ["ok"] * m
     if method == "bt":
         options = {"scale": settings.scale, "base": settings.base, "initial": settings.initial, "ridge": settings.ridge}
-        fit = bradley_terry.fit_bt(pairs, **options)
+        fit = bradley_terry.fit_bt(pairs, scale=settings.scale, base=settings.base, initial=settings.initial,
+                                   ridge=settings.ridge)
         point = fit.ratings
         for i in range(m):
             if fit.only_wins[i]:
