@@ -137,3 +137,14 @@ def test_llmfao_crowd_votes(capsys: pytest.CaptureFixture[str]) -> None:
     out = json.loads(capsys.readouterr().out)["bt"]
     assert len(out) == 59 and sum(r["votes"] for r in out.values()) == 2 * 8931
     assert sum(r["rating"] for r in out.values()) / 59 == pytest.approx(1000)
+
+
+def test_min_votes_leaves_models_out_and_ridge_makes_ratings_finite(tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    path = _write(tmp_path, [("A", "B", "model_a"), ("B", "A", "tie"), ("A", "C", "model_a")])
+    assert main(["elo", str(path), "--json", "--bootstrap", "0", "--min-votes", "2"]) == 0
+    captured = capsys.readouterr()
+    assert set(json.loads(captured.out)["bt"]) == {"A", "B"} and "leaves out 1 models" in captured.err
+    assert main(["elo", str(path), "--json", "--bootstrap", "0", "--ridge", "0.1"]) == 0
+    ratings = {m: r["rating"] for m, r in json.loads(capsys.readouterr().out)["bt"].items()}
+    assert all(isinstance(r, float) for r in ratings.values()) and ratings["A"] > ratings["B"] > ratings["C"]
