@@ -497,6 +497,65 @@ class Store(JudgmentsTable):
         """Return how many score sets are cached (all releases)."""
         return self._read(lambda c: int(c.execute("SELECT COUNT(*) FROM score_cache").fetchone()[0]))
 
+    # -- battles and votes (human preferences; rated by `evalkit elo --store`) ---------------
+
+    _CHOICES = ("model_a", "model_b", "tie", "tie (bothbad)")
+
+    def add_battle(self, question_id: str, model_a: str, model_b: str, *, shown_left: str = "model_a",
+                   annotator: str | None = None) -> int:
+        """Record that ``model_a``'s and ``model_b``'s answers to ``question_id`` were shown; return its id.
+
+        ``shown_left`` is ``"model_a"`` or ``"model_b"``; ``annotator`` a salted hash, never a name.
+        """
+        if shown_left not in ("model_a", "model_b"):
+            raise ValueError(f"shown_left must be 'model_a' or 'model_b', not {shown_left!r}")
+        if model_a == model_b:
+            raise ValueError(f"a battle needs two different models, got {model_a!r} twice")
+        return self._write(lambda c: int(c.execute(
+            "INSERT INTO battles (created_at, question_id, model_a, model_b, shown_left, annotator) "
+            "VALUES (?, ?, ?, ?, ?, ?)", (utc_now(), question_id, model_a, model_b, shown_left, annotator),
+        ).lastrowid or 0))
+
+    def add_vote(self, battle_id: int, annotator: str, choice: str) -> None:
+        """Record the one vote of battle ``battle_id``; a second vote on it raises ``ValueError``."""
+        if choice not in self._CHOICES:
+            raise ValueError(f"choice must be one of {', '.join(self._CHOICES)}, not {choice!r}")
+
+        def insert(c: sqlite3.Connection) -> None:
+            if c.execute("SELECT 1 FROM battles WHERE id = ?", (battle_id,)).fetchone() is None:
+                raise ValueError(f"no battle {battle_id}")
+            try:
+                c.execute("INSERT INTO votes (battle_id, annotator, choice, created_at) VALUES (?, ?, ?, ?)",
+                          (battle_id, annotator, choice, utc_now()))
+            except sqlite3.IntegrityError:
+                raise ValueError(f"battle {battle_id} already has a vote") from None
+
+        self._write(insert)
+
+    def list_votes(self) -> list[tuple[str, str, str]]:
+        """Every vote as (model_a, model_b, choice), in the order the votes were cast."""
+        rows = self._read(lambda c: c.execute(
+            "SELECT b.model_a, b.model_b, v.choice FROM votes v JOIN battles b ON b.id = v.battle_id "
+            "ORDER BY v.created_at, v.id").fetchall())
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    def judgment_votes(self) -> list[tuple[str, str, str]]:
+        """Stored judge verdicts as votes (model_a, model_b, win|loss|tie), in storing order.
+
+        Unscored judgments are not votes and are left out. Raises ``UserError`` when the store
+        has no judgments table (written by ``evalkit judge``).
+        """
+        def fetch(c: sqlite3.Connection) -> list[sqlite3.Row] | None:
+            if c.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'judgments'").fetchone() is None:
+                return None
+            return c.execute("SELECT model_a, model_b, outcome FROM judgments "
+                             "WHERE outcome IN ('win', 'loss', 'tie') ORDER BY rowid").fetchall()
+
+        rows = self._read(fetch)
+        if rows is None:
+            raise UserError(f"{self.path}: no judge verdicts in this store (evalkit judge stores them)")
+        return [(r[0], r[1], r[2]) for r in rows]
+
     # -- lineage ---------------------------------------------------------------------------
 
     _LINEAGE_JSON = ("config", "loss_curve", "versions")

@@ -1,0 +1,51 @@
+"""The battles and votes tables: one vote per battle, choices checked, votes read in order."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from evalkit.store import Store, db
+
+
+def test_tables_exist_after_migrating(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.db") as store:
+        assert store.schema_version() == db.latest_version()
+    conn = sqlite3.connect(tmp_path / "s.db")
+    names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    conn.close()
+    assert {"battles", "votes"} <= names
+
+
+def test_votes_round_trip_in_order_and_one_per_battle(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.db") as store:
+        first = store.add_battle("q1", "A", "B", shown_left="model_b", annotator="h1")
+        second = store.add_battle("q2", "B", "C")
+        store.add_vote(first, "h1", "tie (bothbad)")
+        store.add_vote(second, "h2", "model_a")
+        assert store.list_votes() == [("A", "B", "tie (bothbad)"), ("B", "C", "model_a")]
+        with pytest.raises(ValueError, match="already has a vote"):
+            store.add_vote(first, "h3", "model_a")
+        with pytest.raises(ValueError, match="choice must be one of"):
+            store.add_vote(second, "h2", "left")
+        with pytest.raises(ValueError, match="no battle 99"):
+            store.add_vote(99, "h2", "tie")
+        with pytest.raises(ValueError, match="two different models"):
+            store.add_battle("q3", "A", "A")
+        assert len(store.list_votes()) == 2
+
+
+def test_the_schema_itself_refuses_bad_rows(tmp_path: Path) -> None:
+    Store(tmp_path / "s.db").close()
+    conn = sqlite3.connect(tmp_path / "s.db")
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("INSERT INTO battles (id, created_at, question_id, model_a, model_b) VALUES (1, 't', 'q', 'A', 'B')")
+    for sql in ("INSERT INTO votes (battle_id, annotator, choice, created_at) VALUES (1, 'h', 'draw', 't')",
+                "INSERT INTO votes (battle_id, annotator, choice, created_at) VALUES (2, 'h', 'tie', 't')",
+                "INSERT INTO battles (created_at, question_id, model_a, model_b, shown_left) "
+                "VALUES ('t', 'q', 'A', 'B', 'x')"):
+        with pytest.raises(sqlite3.IntegrityError):
+            conn.execute(sql)
+    conn.close()
