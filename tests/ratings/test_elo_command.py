@@ -99,21 +99,16 @@ def test_votes_from_the_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 
 
 def test_votes_from_stored_judgments_leave_unscored_out(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from evalkit.judge.interfaces import Outcome, PairJudgment, PairVerdict
+    from evalkit.judge.records import pair_record
+
     db = tmp_path / "s.db"
-    Store(db).close()
-    conn = sqlite3.connect(db)
-    try:
-        exists = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'judgments'").fetchone()
-        if not exists:  # before the judge's migration is merged: the columns this reader relies on
-            conn.execute("CREATE TABLE judgments (model_a TEXT, model_b TEXT, outcome TEXT)")
-        try:
-            conn.executemany("INSERT INTO judgments (model_a, model_b, outcome) VALUES (?, ?, ?)",
-                             [("A", "B", o) for o in ("win", "win", "tie", "unscored", "tie")])
-        except sqlite3.IntegrityError as error:
-            pytest.skip(f"the judgments table needs more than model_a, model_b, outcome here ({error})")
-        conn.commit()
-    finally:
-        conn.close()
+    outcomes = [Outcome.WIN, Outcome.WIN, Outcome.TIE, Outcome.UNSCORED, Outcome.TIE]
+    with Store(db) as store:  # as `evalkit judge` stores them: one row per question
+        store.put_judgments([pair_record(PairJudgment(
+            question_id=f"q{i}", model_a="A", model_b="B", judge="http://127.0.0.1:1/v1#j", prompt_version="v",
+            mode="pairwise", verdict_ab=PairVerdict.A, verdict_ba=PairVerdict.B, raw_ab="", raw_ba="",
+            outcome=outcome)) for i, outcome in enumerate(outcomes)])
     assert main(["elo", "--store", str(db), "--from-judgments", "--json", "--bootstrap", "0"]) == 0
     out = json.loads(capsys.readouterr().out)["bt"]
     assert out["A"]["votes"] == 4 and out["A"]["rating"] == pytest.approx(1095.4243, abs=5e-5)
