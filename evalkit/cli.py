@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import os
 import pkgutil
 import sys
@@ -60,6 +61,10 @@ def install_environment() -> Environment:
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     env = Environment.from_environ(os.environ)
     set_environment(env)
+    # bitsandbytes' CPU backend (imported with TRL and PEFT) warns on stderr that an optional faster
+    # 4-bit kernel (the `kernels` package, fetched from the Hub) is missing; its built-in kernel gives
+    # the same results. The note would turn every one-line error of evalkit train or merge into two.
+    logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
     return env
 
 

@@ -172,12 +172,6 @@ def load_train_config(path: str | Path) -> tuple[TrainConfig, Path]:
 
 def trainer_config_class(method: Method) -> type:
     """TRL's config dataclass for ``method`` (imported here: TRL pulls in torch and transformers)."""
-    import logging
-
-    # Importing TRL imports bitsandbytes, whose CPU backend warns on stderr that an optional faster 4-bit
-    # kernel (the `kernels` package) is missing; its built-in kernel is used instead, with the same
-    # results. The note would turn every one-line config error into two lines.
-    logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
     from trl import DPOConfig, SFTConfig
 
     return SFTConfig if method == "sft" else DPOConfig
