@@ -52,6 +52,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--answers-a", type=Path, help="model A's answers (JSONL: question_id, answer); "
                         "--a then only names it")
     parser.add_argument("--answers-b", type=Path, help="model B's answers (as --answers-a)")
+    parser.add_argument("--judge-max-tokens", type=positive_int, default=1024,
+                        help="longest judgment the judge may write (default 1024)")
     parser.add_argument("--max-answer-tokens", type=positive_int, default=512,
                         help="longest answer a contestant may generate (default 512)")
     parser.add_argument("--batch-size", type=batch_size, default=8, help="contestants' generation batch size")
@@ -201,12 +203,12 @@ def _judge(args: argparse.Namespace, questions: list[Question], answers: list[li
         summary = {}
         records = []
         for name, side_answers in zip((args.a, args.b), answers):
-            graded = judge_single(questions, side_answers, judge=client, model=name)
+            graded = judge_single(questions, side_answers, judge=client, model=name, max_tokens=args.judge_max_tokens)
             records += [single_record(j) for j in graded]
             summary[name] = summarize_single(graded, seed=args.seed)
     else:
         judged = judge_pairwise(questions, answers[0], answers[1], judge=client, model_a=args.a, model_b=args.b,
-                                mode=args.mode)
+                                mode=args.mode, max_tokens=args.judge_max_tokens)
         records = [pair_record(j) for j in judged]
         summary = summarize(judged, answers[0], answers[1], seed=args.seed)
     summary["judge_calls"] = {"made": client.stats.calls, "from_cache": client.stats.cached,
