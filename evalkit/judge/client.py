@@ -174,7 +174,7 @@ class OpenAIJudgeClient:
     def __init__(self, base_url: str, api_model: str, api_key: str, *, store: Store, prompt_version: str,
                  endpoint: str | None = None, model: str | None = None, fingerprint: str | None = None,
                  concurrency: int = 4, policy: RetryPolicy | None = None, max_requests: int | None = None,
-                 rng: random.Random | None = None, sleep: Callable[[float], None] = time.sleep):
+                 rng: random.Random | None = None, sleep: Callable[[float], None] | None = None):
         """A client sending ``api_model`` requests to ``base_url``.
 
         ``endpoint`` and ``model`` name the judge in records (default: the URL and ``api_model``);
@@ -242,26 +242,32 @@ class OpenAIJudgeClient:
             answers[h] = text
 
         stop = threading.Event()  # set on the first hard failure: queued judgments then make no call
-        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="judge") as pool:
-            futures: dict[Future[str | None], str] = {pool.submit(self._one, unique[h], stop): h for h in todo}
-            pending = set(futures)
-            try:
-                while pending:
-                    done, pending = wait(pending, return_when=FIRST_EXCEPTION)
-                    for future in done:
-                        text = future.result()  # raises the first hard failure
-                        if text is not None:
-                            keep(futures[future], text)
-            except BaseException:
-                stop.set()
-                for future in pending:
-                    future.cancel()
-                for future in pending:  # judgments already in flight finish and are kept (paid for)
-                    if not future.cancelled() and future.exception() is None:
-                        late = future.result()
-                        if late is not None:
-                            keep(futures[future], late)
-                raise
+        pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="judge")
+        futures: dict[Future[str | None], str] = {pool.submit(self._one, unique[h], stop): h for h in todo}
+        pending = set(futures)
+        try:
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+                for future in done:
+                    text = future.result()  # raises the first hard failure
+                    if text is not None:
+                        keep(futures[future], text)
+        except BaseException as exc:
+            stop.set()
+            for future in pending:
+                future.cancel()
+            # After a judge failure, calls already in flight finish (bounded by the policy) and are
+            # kept, since they are paid for; after Ctrl-C or SIGTERM, only those already answered.
+            patient = isinstance(exc, Exception)
+            for future in pending:
+                if future.cancelled() or not (patient or future.done()) or future.exception() is not None:
+                    continue
+                late = future.result()
+                if late is not None:
+                    keep(futures[future], late)
+            pool.shutdown(wait=patient, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
 
     def _one(self, request: JudgeRequest, stop: threading.Event) -> str | None:
         """One judgment with retries; None when the run stopped before it was sent."""
@@ -284,7 +290,10 @@ class OpenAIJudgeClient:
                         f"in {elapsed:.1f} s); judgments received so far are cached, rerun to resume") from None
                 with self._lock:
                     self.stats.retries += 1
-                self._sleep(delay)
+                if self._sleep is not None:
+                    self._sleep(delay)
+                elif stop.wait(delay):  # a back-off ends early when the run stops
+                    return None
                 continue
             with self._lock:
                 self.stats.calls += 1

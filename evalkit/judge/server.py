@@ -83,17 +83,23 @@ def local_judge_server(model_spec: str, *, device: str = "auto", dtype: str = "a
     port = free_port()
     log_file = Path(tempfile.mkstemp(prefix="evalkit-judge-serve-", suffix=".log",
                                      dir=str(log_dir) if log_dir else None)[1])
+    print(f"starting transformers serve for the judge {model_spec} on 127.0.0.1:{port} (log: {log_file})",
+          file=sys.stderr)
     with log_file.open("w") as log:
         proc = subprocess.Popen(serve_command(ref.path, port, device=device, dtype=dtype), stdout=log,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
     stopper = _Stopper(proc)
     atexit.register(stopper.stop)
     previous = _install_sigterm_handler()
+    healthy = False
     try:
         _wait_healthy(proc, port, log_file, start_timeout_s, model_spec)
+        healthy = True
         yield LocalServer(f"http://127.0.0.1:{port}/v1", str(ref.path), proc.pid, port, log_file)
     finally:
         stopper.stop()
+        if healthy:  # a failed start keeps its log, which its error message names
+            log_file.unlink(missing_ok=True)
         atexit.unregister(stopper.stop)
         _restore_sigterm_handler(previous)
 

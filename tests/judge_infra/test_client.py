@@ -185,3 +185,14 @@ def test_api_key_rules() -> None:
     assert resolve_api_key("http://127.0.0.1:8000/v1", None, "OPENAI_API_KEY") == "EMPTY"  # loopback: no key needed
     with pytest.raises(UserError, match="no API key: MY_KEY is not set"):
         resolve_api_key("https://api.example.com/v1", None, "MY_KEY")
+
+
+def test_a_hard_failure_keeps_the_judgments_already_paid_for(store: Store) -> None:
+    script = {"ok1": ["slow"], "bad": ["400"], "ok2": []}  # ok1 is still in flight when bad fails
+    policy = RetryPolicy(max_attempts=3, base_delay_s=0.01, max_delay_s=0.1, total_s=30.0, timeout_s=SLOW_S + 2)
+    with FaultyEndpoint(script) as endpoint:
+        client = _client(endpoint, store, policy=policy, concurrency=3)
+        with pytest.raises(UserError, match="answered 400"):
+            client.complete_many([_request(p) for p in script])
+        answered = endpoint.received["ok1"] + endpoint.received["ok2"]
+    assert answered == 2 and store.cache_count(client.fingerprint) == 2
