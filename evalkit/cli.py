@@ -74,6 +74,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from evalkit.errors import UserError
 
     env = install_environment()
+    # A flag may name an environment variable to read (evalkit judge --api-key-env NAME): read here,
+    # at the edge, like every other variable; the command sees the value (None: unset).
+    if getattr(args, "api_key_env", None):
+        args.api_key_from_env = os.environ.get(args.api_key_env)
     try:
         return int(args.handler(args, env) or 0)
     except UserError as exc:
