@@ -195,4 +195,6 @@ def test_a_hard_failure_keeps_the_judgments_already_paid_for(store: Store) -> No
         with pytest.raises(UserError, match="answered 400"):
             client.complete_many([_request(p) for p in script])
         answered = endpoint.received["ok1"] + endpoint.received["ok2"]
-    assert answered == 2 and store.cache_count(client.fingerprint) == 2
+    # ok1 was in flight when bad failed: waited for and kept. ok2 may or may not have been sent
+    # before the failure stopped new calls (thread timing); whatever was answered is kept.
+    assert endpoint.received["ok1"] == 1 and store.cache_count(client.fingerprint) == answered
