@@ -22,12 +22,22 @@ from evalkit.commands._args import add_store_flag, batch_size, positive_int
 if TYPE_CHECKING:
     from evalkit.config import Environment
     from evalkit.judge.answers import AnswerSettings
-    from evalkit.judge.client import JudgeSpec, OpenAIJudgeClient
+    from evalkit.judge.client import JudgeSpec, OpenAIJudgeClient, RetryPolicy
     from evalkit.judge.interfaces import Answer, Question
     from evalkit.store import Store
 
 HELP = "compare two models' answers with a judge model (pairwise, single-answer or reference-guided)"
 MODES = ("pairwise", "single", "reference")
+
+
+def local_policy() -> RetryPolicy:
+    """Retries for a ``local:`` judge. Its server generates one answer at a time, so a call waits for
+    every call queued before it; on a busy CPU that takes minutes, and a call given up on keeps the
+    server busy anyway (measured: 120 s time-outs on a shared 2-core machine wasted most of a run).
+    Long time-outs, few attempts."""
+    from evalkit.judge.client import RetryPolicy
+
+    return RetryPolicy(max_attempts=3, timeout_s=1800.0, total_s=3600.0)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -148,7 +158,8 @@ def _start_judge(spec: JudgeSpec, api_key: str, args: argparse.Namespace, env: E
         server = stack.enter_context(local_judge_server(spec.model, device=args.device, dtype=args.dtype))
         # The server's port changes every run; its judgments do not: the cache identity is the checkpoint's.
         client = OpenAIJudgeClient(server.base_url, server.model_id, api_key, endpoint="local", model=spec.model,
-                                   fingerprint=judge_fingerprint("local", ref.fingerprint), **common)
+                                   fingerprint=judge_fingerprint("local", ref.fingerprint), policy=local_policy(),
+                                   **common)
     else:
         assert spec.base_url is not None and spec.model is not None
         self_preference_warning(spec.model, None, contestants)

@@ -248,10 +248,12 @@ class OpenAIJudgeClient:
         try:
             while pending:
                 done, pending = wait(pending, return_when=FIRST_EXCEPTION)
-                for future in done:
-                    text = future.result()  # raises the first hard failure
-                    if text is not None:
+                failed = [f for f in done if f.exception() is not None]
+                for future in done:  # every answer that arrived is kept, even beside a failure
+                    if future not in failed and (text := future.result()) is not None:
                         keep(futures[future], text)
+                if failed:
+                    failed[0].result()  # raises the hard failure
         except BaseException as exc:
             stop.set()
             for future in pending:
