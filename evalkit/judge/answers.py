@@ -152,15 +152,11 @@ def read_answers(path: Path, questions: Sequence[Question], flag: str) -> list[A
     """The answers in ``path`` for ``questions``, in their order; one line naming what is wrong otherwise."""
     if not path.is_file():
         raise UserError(f"{flag} {path}: no such file")
+    from evalkit.data import read_json_lines
+
     by_id: dict[str, Answer] = {}
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UserError(f"{path}:{n}: not JSON ({exc.msg})") from None
-        if not isinstance(row, dict) or not isinstance(row.get("answer"), str) or "question_id" not in row:
+    for n, row in read_json_lines(path):
+        if not isinstance(row.get("answer"), str) or "question_id" not in row:
             raise UserError(f"{path}:{n}: expected an object with question_id and answer (a string)")
         second = row.get("second_answer")
         if second is not None and not isinstance(second, str):

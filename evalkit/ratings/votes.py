@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import itertools
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
@@ -137,7 +136,7 @@ def read_votes_file(path: Path, columns: tuple[str, str, str] = DEFAULT_COLUMNS,
     try:
         with path.open(encoding="utf-8", newline="") as handle:
             if path.suffix.lower() in (".jsonl", ".ndjson"):
-                _read_jsonl(handle, path, columns, builder)
+                _read_jsonl(path, columns, builder)
             else:
                 reader = csv.reader(handle)
                 header = next(reader, None)
@@ -171,17 +170,11 @@ def read_votes_file(path: Path, columns: tuple[str, str, str] = DEFAULT_COLUMNS,
     return builder.votes()
 
 
-def _read_jsonl(handle: Iterable[str], path: Path, columns: tuple[str, str, str], builder: _Builder) -> None:
+def _read_jsonl(path: Path, columns: tuple[str, str, str], builder: _Builder) -> None:
+    from evalkit.data import read_json_lines
+
     col_a, col_b, col_w = columns
-    for number, line in enumerate(handle, start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise UserError(f"{path}:{number}: not JSON ({error.msg})") from None
-        if not isinstance(obj, dict):
-            raise UserError(f"{path}:{number}: expected a JSON object")
+    for number, obj in read_json_lines(path):
         for column in columns:
             if column not in obj:
                 raise UserError(f"{path}:{number}: no field {column!r} "

@@ -82,7 +82,7 @@ def test_answers_files_round_trip_and_bad_files_are_one_line(tmp_path: Path) -> 
     assert read_answers(path, list(reversed(QUESTIONS)), "--answers-a") == list(reversed(answers))
 
     cases = {
-        '{"question_id": "q1", "answer": "x"}\nnot json\n': r"answers.jsonl:2: not JSON",
+        '{"question_id": "q1", "answer": "x"}\nnot json\n': r"answers.jsonl:2: not a JSON object",
         '{"question_id": "q1"}\n': r"answers.jsonl:1: expected an object with question_id and answer",
         '{"question_id": "q1", "answer": "a"}\n{"question_id": "q1", "answer": "b"}\n':
             r":2: question_id 'q1' appears twice",

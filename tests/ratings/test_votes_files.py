@@ -48,7 +48,7 @@ def test_bad_csv_is_one_located_line(tmp_path: Path, text: str, message: str) ->
 
 
 @pytest.mark.parametrize(("text", "message"), [
-    ('{"model_a": "x", "model_b": "y", "winner": "model_a"}\n{"model_a": "x"\n', "v.jsonl:2: not JSON"),
+    ('{"model_a": "x", "model_b": "y", "winner": "model_a"}\n{"model_a": "x"\n', "v.jsonl:2: not a JSON object"),
     ('\n{"model_a": "x", "model_b": "y"}\n', "v.jsonl:2: no field 'winner'"),
     ('{"model_a": "x", "model_b": "y", "winner": 1}\n', "v.jsonl:1: winner: 1 is not one of"),
 ])
