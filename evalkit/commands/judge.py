@@ -45,7 +45,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         "or just a name with --answers-a")
     parser.add_argument("--b", required=True, help="model B (as --a)")
     parser.add_argument("--questions", required=True, type=Path, help="question set, YAML or JSONL "
-                        "(evalkit ships suites/judge_questions.yaml)")
+                        "(evalkit ships suites/judge/questions.yaml)")
     parser.add_argument("--judge", required=True, help="openai:<base_url>#<model> (any OpenAI-compatible "
                         "endpoint) or local:<MODEL> (evalkit serves the checkpoint with transformers serve)")
     parser.add_argument("--mode", choices=MODES, default="pairwise",

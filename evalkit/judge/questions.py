@@ -1,6 +1,6 @@
 """Judge question files: YAML or JSONL, validated once into :class:`~evalkit.judge.interfaces.Question`.
 
-YAML (``suites/judge_questions.yaml`` is the shipped example)::
+YAML (``suites/judge/questions.yaml`` is the shipped example)::
 
     description: optional text
     questions:

@@ -10,7 +10,7 @@ import pytest
 from evalkit.errors import ConfigError
 from evalkit.judge.questions import REFERENCE_CATEGORIES, load_questions
 
-SHIPPED = Path(__file__).resolve().parents[2] / "suites" / "judge_questions.yaml"
+SHIPPED = Path(__file__).resolve().parents[2] / "suites" / "judge" / "questions.yaml"
 
 
 def test_shipped_set() -> None:

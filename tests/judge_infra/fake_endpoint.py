@@ -18,7 +18,8 @@ from typing import Any
 
 #: Fault names a script may hold: "429" (with Retry-After: 1), "500", "503", "400", "401",
 #: "garbage" (200, not JSON), "nochoices" (200, JSON without choices), "slow" (answers after
-#: SLOW_S), "drop" (closes the connection without a response).
+#: SLOW_S), "drop" (closes the connection without a response), "400-last" (a 400 sent only once every
+#: other scripted prompt has arrived, up to 10 s: makes "fails while others are in flight" deterministic).
 SLOW_S = 2.0
 
 
@@ -53,6 +54,12 @@ class FaultyEndpoint:
                     endpoint.received[prompt] += 1
                     faults = endpoint.script.get(prompt, [])
                     fault = endpoint.always or (faults.pop(0) if faults else None)
+                if fault == "400-last":
+                    deadline = time.monotonic() + 10
+                    while time.monotonic() < deadline and any(
+                            endpoint.received[other] == 0 for other in endpoint.script if other != prompt):
+                        time.sleep(0.01)
+                    fault = "400"
                 if fault in ("429", "500", "503", "400", "401"):
                     headers = {"Retry-After": "1"} if fault == "429" else {}
                     return self._send(int(fault), {"error": {"message": f"injected {fault}", "type": "x"}}, headers)
