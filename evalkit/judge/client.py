@@ -31,7 +31,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -241,17 +241,23 @@ class OpenAIJudgeClient:
             self.store.cache_put_many(self.fingerprint, [(h, judge_request_key(unique[h], self.prompt_version), text)])
             answers[h] = text
 
+        from evalkit.progress import progress_bar
+
         stop = threading.Event()  # set on the first hard failure: queued judgments then make no call
         pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="judge")
         futures: dict[Future[str | None], str] = {pool.submit(self._one, unique[h], stop): h for h in todo}
         pending = set(futures)
+        bar = progress_bar(None, "judge calls", total=len(todo))
         try:
             while pending:
-                done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+                # Woken by each call that ends, so its answer is stored at once (a killed run loses
+                # only the calls in flight) and the bar's ETA moves.
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 failed = [f for f in done if f.exception() is not None]
                 for future in done:  # every answer that arrived is kept, even beside a failure
                     if future not in failed and (text := future.result()) is not None:
                         keep(futures[future], text)
+                bar.update(len(done))
                 if failed:
                     failed[0].result()  # raises the hard failure
         except BaseException as exc:
@@ -269,6 +275,8 @@ class OpenAIJudgeClient:
                     keep(futures[future], late)
             pool.shutdown(wait=patient, cancel_futures=True)
             raise
+        finally:
+            bar.close()
         pool.shutdown(wait=True)
 
     def _one(self, request: JudgeRequest, stop: threading.Event) -> str | None:

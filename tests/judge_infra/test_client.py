@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -196,3 +197,21 @@ def test_a_hard_failure_keeps_the_judgments_already_paid_for(store: Store) -> No
             client.complete_many([_request(p) for p in script])
         answered = endpoint.received["ok1"] + endpoint.received["ok2"]
     assert answered == 2 and store.cache_count(client.fingerprint) == 2  # ok1 was waited for, both kept
+
+
+def test_each_judgment_is_stored_as_it_arrives_not_at_the_end_of_the_batch(store: Store) -> None:
+    """A run killed while a slow call is in flight has already kept the fast ones (resume pays once)."""
+    import threading
+
+    script = {"fast": [], "slow": ["slow"]}
+    policy = RetryPolicy(max_attempts=1, base_delay_s=0.01, max_delay_s=0.1, total_s=30.0, timeout_s=SLOW_S + 2)
+    with FaultyEndpoint(script) as endpoint:
+        client = _client(endpoint, store, policy=policy, concurrency=2)
+        worker = threading.Thread(target=client.complete_many, args=([_request(p) for p in script],))
+        worker.start()
+        deadline = time.monotonic() + SLOW_S
+        while store.cache_count(client.fingerprint) < 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        stored_while_slow_in_flight = store.cache_count(client.fingerprint)
+        worker.join(timeout=SLOW_S + 5)
+    assert stored_while_slow_in_flight == 1 and store.cache_count(client.fingerprint) == 2
