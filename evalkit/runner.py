@@ -291,15 +291,10 @@ def _run_id(suite: str, model: str) -> str:
 
 
 def _library_versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
+    from evalkit.versions import installed_versions
 
-    out = {"evalkit": __version__, "python": platform.python_version()}
-    for lib in ("torch", "transformers", "sacrebleu", "rouge-score", "bert-score", "datasets"):
-        try:
-            out[lib] = version(lib)
-        except PackageNotFoundError:
-            pass
-    return out
+    return {"evalkit": __version__, "python": platform.python_version(),
+            **installed_versions(("torch", "transformers", "sacrebleu", "rouge-score", "bert-score", "datasets"))}
 
 
 def print_summary(outcome: RunOutcome, stream: TextIO | None = None) -> None:

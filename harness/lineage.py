@@ -47,15 +47,9 @@ class LineageRecord:
 
 def library_versions() -> dict[str, str]:
     """The installed versions of :data:`VERSIONED_LIBRARIES` (absent ones are left out)."""
-    from importlib.metadata import PackageNotFoundError, version
+    from evalkit.versions import installed_versions
 
-    found = {}
-    for name in VERSIONED_LIBRARIES:
-        try:
-            found[name] = version(name)
-        except PackageNotFoundError:
-            continue
-    return found
+    return installed_versions(VERSIONED_LIBRARIES)
 
 
 def write_lineage(folder: Path, record: LineageRecord) -> None:

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from evalkit.config import Environment
 
 
 def batch_size(value: str) -> int | str:
@@ -30,3 +34,10 @@ def positive_int(value: str) -> int:
 
 def add_store_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--store", type=Path, help="results store (default $EVALKIT_HOME/evalkit.db)")
+
+
+def store_path(args: argparse.Namespace, env: Environment) -> Path:
+    """The results store a command uses: ``--store``, else ``$EVALKIT_HOME/evalkit.db``."""
+    from evalkit.store import default_store_path
+
+    return args.store or default_store_path(env.home)

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from evalkit.commands._args import add_store_flag, positive_int
+from evalkit.commands._args import add_store_flag, positive_int, store_path
 
 if TYPE_CHECKING:
     from evalkit.config import Environment
@@ -106,9 +106,9 @@ def _read(args: argparse.Namespace, env: Environment) -> Votes:
         votes = read_votes_file(args.votes, args.columns or DEFAULT_COLUMNS, parse_value_map(args.values))
     else:
         from evalkit.ratings.votes import JUDGMENT_WINNER
-        from evalkit.store import Store, default_store_path
+        from evalkit.store import Store
 
-        with Store(args.store or default_store_path(env.home)) as store:
+        with Store(store_path(args, env)) as store:
             if args.from_judgments:
                 rows = [(a, b, JUDGMENT_WINNER[o]) for a, b, o in store.judgment_votes()]
                 votes = votes_from_rows(rows, f"{store.path} judgments")

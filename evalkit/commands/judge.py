@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evalkit.commands._args import add_store_flag, batch_size, positive_int
+from evalkit.commands._args import add_store_flag, batch_size, positive_int, store_path
 
 if TYPE_CHECKING:
     from evalkit.config import Environment
@@ -83,7 +83,6 @@ def run(args: argparse.Namespace, env: Environment) -> int:
     from evalkit.errors import UserError
     from evalkit.judge.client import parse_judge_spec, probe, report_stats, resolve_api_key
     from evalkit.store import Store
-    from evalkit.store.paths import default_store_path
 
     started = time.perf_counter()
     spec = parse_judge_spec(args.judge)
@@ -104,7 +103,7 @@ def run(args: argparse.Namespace, env: Environment) -> int:
                   file=sys.stderr)
     questions = _load_questions(args.questions, args.limit)
 
-    with Store(args.store or default_store_path(env.home)) as store, contextlib.ExitStack() as stack:
+    with Store(store_path(args, env)) as store, contextlib.ExitStack() as stack:
         client = _start_judge(spec, api_key, args, env, store, stack, sides)
         stack.callback(lambda: report_stats(client.stats))  # on every exit path, a spent budget included
         settings = _answer_settings(args)

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from evalkit.commands._args import add_store_flag
+from evalkit.commands._args import add_store_flag, store_path
 
 if TYPE_CHECKING:
     from evalkit.config import Environment
@@ -29,12 +29,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, env: Environment) -> int:
     from evalkit.harness.merge import adapter_source, check_output_dir, merge_adapter, record_merge
-    from evalkit.store import Store, default_store_path
+    from evalkit.store import Store
 
     check_output_dir(args.out)  # before any model loads
     source = adapter_source(args.adapter, args.base)
     record = merge_adapter(source, args.out, dtype=args.dtype, dequantize=args.dequantize)
-    with Store(args.store or default_store_path(env.home)) as store:
+    with Store(store_path(args, env)) as store:
         fingerprint = record_merge(store, source, args.out, record)
     print(f"merged {source.path} into {source.base.spec} ({record.merge_mode}, {args.dtype}) -> {args.out}  "
           f"fingerprint {fingerprint[:12]}  ({record.wall_s:.1f} s)")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from evalkit.commands._args import add_store_flag
+from evalkit.commands._args import add_store_flag, store_path
 
 if TYPE_CHECKING:
     from evalkit.config import Environment
@@ -46,11 +46,11 @@ def _lineage(args: argparse.Namespace, env: Environment) -> int:
     from evalkit.harness.lineage_table import build_chain, format_chain
     from evalkit.harness.merge import adapter_source
     from evalkit.models.resolve import resolve_model
-    from evalkit.store import Store, default_store_path
+    from evalkit.store import Store
 
     if (Path(args.model) / "adapter_config.json").is_file():  # an unusable base: say it is the adapter's field
         adapter_source(Path(args.model), advice="set it to the base model's folder or hub id")
     ref = resolve_model(args.model)
-    with Store(args.store or default_store_path(env.home)) as store:
+    with Store(store_path(args, env)) as store:
         print(format_chain(build_chain(store, ref)))
     return 0

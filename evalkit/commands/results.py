@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from evalkit.commands._args import add_store_flag
+from evalkit.commands._args import add_store_flag, store_path
 
 if TYPE_CHECKING:
     from evalkit.config import Environment
@@ -31,9 +31,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, env: Environment) -> int:
-    from evalkit.store import Store, default_store_path
+    from evalkit.store import Store
 
-    with Store(args.store or default_store_path(env.home)) as store:
+    with Store(store_path(args, env)) as store:
         return _act(args, store)
 
 

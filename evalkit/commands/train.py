@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from evalkit.commands._args import add_store_flag, positive_int
+from evalkit.commands._args import add_store_flag, positive_int, store_path
 
 if TYPE_CHECKING:
     from evalkit.config import Environment
@@ -51,7 +51,6 @@ def run(args: argparse.Namespace, env: Environment) -> int:
     from evalkit.harness.model_loading import resolve_starting_model
     from evalkit.harness.templates import resolve_chat_template
     from evalkit.harness.trainer import assistant_only_loss, run_training
-    from evalkit.store import default_store_path
 
     output: Path = args.output or Path("runs") / f"train__{args.config.stem}"
     checkpoint_to_resume(output, args.resume)  # refused here too, before the model resolves (an alias converts)
@@ -65,7 +64,7 @@ def run(args: argparse.Namespace, env: Environment) -> int:
         return 0
     record = lineage_record(config, rows, outcome, max_steps=args.max_steps)
     write_lineage(output, record)
-    _record_in_store(args.store or default_store_path(env.home), outcome, record)
+    _record_in_store(store_path(args, env), outcome, record)
     loss = "n/a" if outcome.final_loss is None else f"{outcome.final_loss:.4f}"
     resumed = f", resumed from {outcome.resumed_from.name}" if outcome.resumed_from else ""
     print(f"{config.method} ({config.adapter}) on {config.model}: {outcome.steps} steps in {outcome.wall_s:.0f} s"
