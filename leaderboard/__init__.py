@@ -1,4 +1,6 @@
-"""evalkit.leaderboard: the Streamlit leaderboard over the results store.
+"""evalkit.leaderboard: the Streamlit leaderboard over the results store (``evalkit leaderboard``).
 
-Installed as ``evalkit.leaderboard``; pages arrive with their own issue.
+``app.py`` declares the pages, ``pages/`` renders them, ``queries.py`` is every read from the store
+(parameterized SQL), ``data.py`` caches those reads by store version; computations live in pure
+modules beside them and in :mod:`evalkit.ratings`.
 """

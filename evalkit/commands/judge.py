@@ -184,17 +184,20 @@ def _answer_settings(args: argparse.Namespace) -> AnswerSettings:
 def _answers(side: Contestant, questions: list[Question], store: Store, settings: AnswerSettings,
              progress: bool) -> list[Answer]:
     """A contestant's answers: read from its file, else generated through the engine (and cached)."""
-    from evalkit.judge.answers import generate_answers, read_answers
+    from evalkit.judge.answers import answer_records, generate_answers, read_answers
     from evalkit.models.resolve import resolve_model
 
     if side.answers_file is not None:
-        return read_answers(side.answers_file, questions, f"answers of {side.name}")
+        answers = read_answers(side.answers_file, questions, f"answers of {side.name}")
+        store.put_answers(answer_records(side.name, questions, answers, "file"))
+        return answers
     ref = resolve_model(side.name)
     store.upsert_model(ref.fingerprint, ref.name, str(ref.path) if ref.path else None, ref.parent_fingerprint,
                        ref.metadata())
     answers, stats = generate_answers(questions, ref, store=store, settings=settings, progress=progress)
     print(f"answers of {side.name}: {stats.total} distinct, {stats.cached} from cache, computed {stats.computed}",
           file=sys.stderr)
+    store.put_answers(answer_records(side.name, questions, answers, "generated"))
     return answers
 
 

@@ -31,7 +31,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from evalkit.engine.requests import GenerateUntil, Sampling
 from evalkit.errors import UserError
@@ -145,6 +145,14 @@ def _run(ref: ModelRef, requests: list[GenerateUntil], store: Store, settings: A
     finally:
         bar.close()
     return [str(t) for t in texts], stats
+
+
+def answer_records(model: str, questions: Sequence[Question], answers: Sequence[Answer], source: str
+                   ) -> list[dict[str, Any]]:
+    """``answers`` (in ``questions``' order) as the store's answers-table records (the arena shows them)."""
+    return [{"model": model, "question_id": q.id, "category": q.category, "prompt": q.prompt, "answer": a.answer,
+             "second_turn": q.second_turn, "second_answer": a.second_answer, "source": source}
+            for q, a in zip(questions, answers, strict=True)]
 
 
 # -- answers files ------------------------------------------------------------------------------------

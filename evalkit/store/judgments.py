@@ -1,4 +1,5 @@
-"""The judgments table (migration 0004): :class:`~evalkit.store.Store`'s methods for judge verdicts.
+"""The judgments table (migration 0004) and the contestants' answers (0006): :class:`~evalkit.store.Store`'s
+methods for what ``evalkit judge`` records.
 
 Kept beside ``store.py`` as a mixin so the table's columns and queries read in one place. Rows are
 plain dicts (the store does not import the judge package); ``evalkit.judge.records`` converts.
@@ -72,3 +73,43 @@ class JudgmentsTable:
             record["extra"] = json.loads(record["extra"])
             out.append(record)
         return out
+
+    # -- answers (migration 0006): what the contestants said; the arena shows them to people ----------
+
+    _ANSWER_COLUMNS = ("model", "question_id", "category", "prompt", "answer", "second_turn", "second_answer",
+                       "source")
+
+    def put_answers(self, records: list[dict[str, Any]]) -> None:
+        """Store answer ``records`` (keys :attr:`_ANSWER_COLUMNS`; ``source`` 'generated' or 'file') in one
+        transaction; a record for a stored (model, question_id) replaces it."""
+        if not records:
+            return
+        now = datetime.now(UTC).isoformat(timespec="microseconds")
+        params = []
+        for record in records:
+            unknown = set(record) - set(self._ANSWER_COLUMNS)
+            if unknown:
+                raise ValueError(f"answer record of question {record.get('question_id')!r}: unknown fields "
+                                 f"{sorted(unknown)}")
+            params.append({**{c: record.get(c) for c in self._ANSWER_COLUMNS}, "created_at": now})
+        columns = (*self._ANSWER_COLUMNS, "created_at")
+        self._write(lambda c: c.executemany(
+            f"INSERT OR REPLACE INTO answers ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)})",
+            params))
+
+    def get_answers(self, model: str | None = None) -> list[dict[str, Any]]:
+        """Stored answers (of ``model`` only, when given), ordered by model and question id."""
+        if model is None:
+            return self._read(lambda c: [dict(r) for r in c.execute(
+                "SELECT * FROM answers ORDER BY model, question_id").fetchall()])
+        return self._read(lambda c: [dict(r) for r in c.execute(
+            "SELECT * FROM answers WHERE model = ? ORDER BY question_id", (model,)).fetchall()])
+
+    def setting(self, key: str, make: Callable[[], str]) -> str:
+        """The store setting ``key``; made with ``make()`` and stored when absent (race-free: the first
+        writer wins and every process reads its value)."""
+        def get_or_make(c: sqlite3.Connection) -> str:
+            c.execute("INSERT OR IGNORE INTO store_settings (key, value) VALUES (?, ?)", (key, make()))
+            return str(c.execute("SELECT value FROM store_settings WHERE key = ?", (key,)).fetchone()[0])
+
+        return self._write(get_or_make)

@@ -1,0 +1,99 @@
+"""Cached access to the results store for the pages: every query goes through :func:`load`.
+
+Query results are cached with ``st.cache_data`` under the store's *version*, so a page rerun costs a
+dictionary lookup until someone writes to the store. The version is ``PRAGMA data_version`` on one
+connection this process holds open: SQLite changes it whenever another connection commits, which is
+how a change made in WAL mode is seen (the main file's mtime does not move on a WAL commit). Writes
+the app itself makes (arena votes) go through a separate :class:`~evalkit.store.Store` connection,
+so they bump the version too.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import streamlit as st
+
+from evalkit.errors import UserError
+from evalkit.leaderboard import queries
+from evalkit.leaderboard.settings import AppSettings
+from evalkit.store import Store
+
+T = TypeVar("T")
+
+
+@st.cache_resource(show_spinner=False)
+def settings() -> AppSettings:
+    """This app's settings (read from the environment once per process)."""
+    return AppSettings.from_environ()
+
+
+class _VersionWatch:
+    """A held connection whose ``PRAGMA data_version`` says when another connection committed."""
+
+    def __init__(self, path: Path) -> None:
+        self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._lock = threading.Lock()
+        self._bumps = 0
+        self._last = -1
+
+    def version(self) -> int:
+        with self._lock:
+            current = int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+            # data_version is only "different when changed", not a counter: count the changes.
+            if current != self._last:
+                self._bumps += 1
+                self._last = current
+            return self._bumps
+
+
+@st.cache_resource(show_spinner=False)
+def _open(path: str) -> _VersionWatch:
+    """Migrate the store once (an older schema is brought up to date; a newer one is refused), then watch it."""
+    Store(path).close()
+    return _VersionWatch(Path(path))
+
+
+def open_store() -> str | None:
+    """Make sure the store opens (migrated); on a problem show it in one line and return ``None``."""
+    path = str(settings().store)
+    try:
+        _open(path)
+    except UserError as error:
+        st.error(str(error))
+        return None
+    return path
+
+
+def store_version(path: str) -> int:
+    """The store's version: changes whenever anything is committed to it."""
+    return _open(path).version()
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def _cached(path: str, version: int, query: str, args: tuple[Any, ...], kwargs: tuple[tuple[str, Any], ...]) -> Any:
+    del version  # part of the cache key only
+    function = getattr(queries, query)
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        conn.row_factory = sqlite3.Row
+        return function(conn, *args, **dict(kwargs))
+    finally:
+        conn.close()
+
+
+def load(query: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``query(conn, *args, **kwargs)`` of :mod:`evalkit.leaderboard.queries` on the store, cached until
+    the store changes. Arguments must be hashable values (they are part of the cache key)."""
+    path = str(settings().store)
+    result: T = _cached(path, store_version(path), query.__name__, args, tuple(sorted(kwargs.items())))
+    return result
+
+
+def writable_store() -> Store:
+    """A fresh store connection for the few writes the app makes (votes, battles); close it after use."""
+    return Store(settings().store)

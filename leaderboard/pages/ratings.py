@@ -1,0 +1,5 @@
+"""(placeholder: being built)."""
+
+import streamlit as st
+
+st.title("ratings")
