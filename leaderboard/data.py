@@ -26,9 +26,9 @@ from evalkit.store import Store
 T = TypeVar("T")
 
 
-@st.cache_resource(show_spinner=False)
 def settings() -> AppSettings:
-    """This app's settings (read from the environment once per process)."""
+    """This app's settings, from the environment the command set (cheap; read per script run so that
+    tests can start apps on different stores in one process)."""
     return AppSettings.from_environ()
 
 
