@@ -1,0 +1,73 @@
+"""The leaderboard in a real browser: ``evalkit leaderboard --arena`` on loopback, headless chromium.
+
+It opens the leaderboard and finds a stored model, then votes in the arena and finds the vote in
+the store file. Screenshots of both pages land in the test's folder (and ``$EVALKIT_TEST_ARTIFACTS``).
+
+The store is a small one written through the Store API (two models with results, their answers to
+two questions): the page logic is covered by the AppTests on the seeded store; this test is about
+the path a person takes (server, websocket, browser, a write from the browser), and stays ~15 s.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from evalkit.store import Store
+from evalkit.store.records import ResultRow
+from tests.leaderboard.browser import chromium, leaderboard_server, missing_browser, new_page, screenshot
+
+pytestmark = pytest.mark.skipif(missing_browser() is not None, reason=f"browser test: {missing_browser()}")
+
+MODELS = ("tiny-base", "tiny-sft")
+QUESTIONS = {"q-81": ("writing", "Write a haiku about tidy SQL."), "q-101": ("math", "What is 17 * 3?")}
+
+
+def write_small_store(path: Path) -> None:
+    """Two models, each with a finished run of two tasks, and their answers to two questions."""
+    with Store(path) as store:
+        for i, name in enumerate(MODELS):
+            fingerprint = f"fp-{name}"
+            store.upsert_model(fingerprint, name, f"/models/{name}")
+            run_id = f"run-{name}"
+            store.create_run(run_id, "browser-suite", "0" * 64, fingerprint, name, {}, None)
+            store.add_results(run_id, [ResultRow("qa", "exact_match", "none", 0.25 + 0.25 * i, 0.05, 40),
+                                       ResultRow("ppl", "perplexity", "none", 30.0 - 5 * i, None, 40)])
+            store.finish_run(run_id, "finished", {"wall_s": 1.0})
+            store.put_answers([{"model": name, "question_id": qid, "category": category, "prompt": prompt,
+                                "answer": f"{name} answers: {prompt.lower()}", "source": "generated"}
+                               for qid, (category, prompt) in QUESTIONS.items()])
+
+
+def test_leaderboard_and_arena_in_chromium(tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    store = tmp_path / "store.db"
+    write_small_store(store)
+    shots = tmp_path / "screenshots"
+    with leaderboard_server(store, tmp_path / "server.log") as url, chromium() as browser:
+        page = new_page(browser)
+        page.goto(f"{url}/leaderboard")
+        # A name is in the DOM either as text or as a cell of st.dataframe's hidden accessibility table.
+        expect(page.get_by_text(MODELS[1], exact=True).first).to_be_attached()
+        screenshot(page, shots, "leaderboard.png")
+
+        page.goto(f"{url}/arena")
+        page.get_by_label("Your name").fill("ada")
+        page.keyboard.press("Enter")
+        page.get_by_role("button", name="A is better").click()
+        expect(page.get_by_text(MODELS[0]).first).to_be_visible()  # names are revealed after the vote
+        screenshot(page, shots, "arena.png")
+
+    with sqlite3.connect(store) as conn:
+        votes = conn.execute("SELECT v.choice, v.annotator, b.shown_left, b.model_a, b.model_b "
+                             "FROM votes v JOIN battles b ON b.id = v.battle_id").fetchall()
+    assert len(votes) == 1
+    choice, annotator, shown_left, model_a, model_b = votes[0]
+    assert {model_a, model_b} == set(MODELS)
+    assert choice == ("model_a" if shown_left == "model_a" else "model_b")  # A is the left answer
+    assert annotator and annotator != "ada"  # a salted hash, never the name
+    assert (shots / "leaderboard.png").stat().st_size > 10_000
+    assert (shots / "arena.png").stat().st_size > 10_000
