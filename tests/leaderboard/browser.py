@@ -126,8 +126,10 @@ def chromium() -> Iterator[Browser]:
 
     with sync_playwright() as playwright:
         # Chromium's sandbox needs user namespaces, which root and most CI containers do not get; the
-        # browser only visits our own app on loopback, so it runs without it.
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"])
+        # browser only visits our own app on loopback, so it runs without it. Containers give /dev/shm
+        # 64 MB, too little for chromium's shared memory: it crashes tabs there unless told to use /tmp.
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                                             args=["--no-sandbox", "--disable-dev-shm-usage"])
         try:
             yield browser
         finally:

@@ -56,9 +56,12 @@ def test_leaderboard_and_arena_in_chromium(tmp_path: Path) -> None:
 
         page.goto(f"{url}/arena")
         page.get_by_label("Your name").fill("ada")
-        page.keyboard.press("Enter")
+        page.get_by_role("button", name="Start voting").click()
         page.get_by_role("button", name="A is better").click()
-        expect(page.get_by_text(MODELS[0]).first).to_be_visible()  # names are revealed after the vote
+        # Names are revealed only after the vote.
+        expect(page.get_by_text("Vote stored.")).to_be_visible()
+        for model in MODELS:
+            expect(page.get_by_text(model).first).to_be_visible()
         screenshot(page, shots, "arena.png")
 
     with sqlite3.connect(store) as conn:
