@@ -137,19 +137,35 @@ def apptest_timings(big: BigStore) -> list[Timing]:
     os.environ.update(AppSettings(store=big.path, arena=True).to_environ())
     at = AppTest.from_file(str(APP), default_timeout=120)
     out = [Timing("AppTest, first run (cold cache)", "leaderboard", timed(at.run))]
-    _check(at, "leaderboard")
+    _check(at, "leaderboard", big.first_model)
     out.append(Timing("AppTest, rerun (cache warm)", "leaderboard", timed(at.run)))
     at.switch_page("pages/samples.py")
     at.query_params.update(run=big.sample_run, task=big.sample_task)
     out.append(Timing("AppTest, first run (cold cache)", "samples", timed(at.run)))
-    _check(at, "samples")
+    _check(at, "samples", big.first_sample_text)
     out.append(Timing("AppTest, rerun (cache warm)", "samples", timed(at.run)))
     return out
 
 
-def _check(at: AppTest, page: str) -> None:
+def shown_text(node: object) -> str:
+    """Everything an AppTest element tree shows as text (tables as CSV), to check a page drew its content."""
+    parts = []
+    try:
+        value = getattr(node, "value", None)
+    except Exception:  # noqa: BLE001 - a widget without state has no value to read
+        value = None
+    if value is not None:
+        parts.append(value.to_csv() if hasattr(value, "to_csv") else str(value))
+    parts.extend(shown_text(child) for child in getattr(node, "children", {}).values())
+    return "\n".join(parts)
+
+
+def _check(at: AppTest, page: str, expected: str) -> None:
+    """Stop when the page raised or does not show ``expected``: a timing of an empty page means nothing."""
     if at.exception:
         raise SystemExit(f"the {page} page raised: {at.exception[0].message}")
+    if expected not in shown_text(at.main):
+        raise SystemExit(f"the {page} page does not show {expected!r}")
 
 
 def browser_timings(big: BigStore, log: Path) -> list[Timing]:

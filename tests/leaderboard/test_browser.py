@@ -37,7 +37,7 @@ def write_small_store(path: Path) -> None:
                                        ResultRow("ppl", "perplexity", "none", 30.0 - 5 * i, None, 40)])
             store.finish_run(run_id, "finished", {"wall_s": 1.0})
             store.put_answers([{"model": name, "question_id": qid, "category": category, "prompt": prompt,
-                                "answer": f"{name} answers: {prompt.lower()}", "source": "generated"}
+                                "answer": f"Answer number {i + 1} to: {prompt.lower()}", "source": "generated"}
                                for qid, (category, prompt) in QUESTIONS.items()])
 
 
@@ -57,8 +57,11 @@ def test_leaderboard_and_arena_in_chromium(tmp_path: Path) -> None:
         page.goto(f"{url}/arena")
         page.get_by_label("Your name").fill("ada")
         page.get_by_role("button", name="Start voting").click()
-        page.get_by_role("button", name="A is better").click()
-        # Names are revealed only after the vote.
+        vote_a = page.get_by_role("button", name="A is better")
+        expect(vote_a).to_be_enabled()
+        for model in MODELS:  # anonymous until the vote
+            expect(page.get_by_text(model)).to_have_count(0)
+        vote_a.click()
         expect(page.get_by_text("Vote stored.")).to_be_visible()
         for model in MODELS:
             expect(page.get_by_text(model).first).to_be_visible()
