@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import sqlite3
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -92,10 +93,11 @@ def take(store: Path, out: Path, model: str | None, log: Path) -> list[Path]:
 
 
 def demo_store(path: Path) -> None:
-    """Fill ``path`` with real tiny-model runs: the store the leaderboard's tests seed."""
-    from tests.leaderboard.conftest import build_seeded_store  # type: ignore[attr-defined]
-
-    build_seeded_store(path)
+    """Write the store the leaderboard's tests seed with real tiny-model runs to ``path`` (pytest builds it)."""
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/leaderboard/seeded_export.py"]
+    env = {**os.environ, "EVALKIT_DEMO_STORE": str(path), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    if subprocess.run(command, cwd=REPO, env=env).returncode != 0 or not path.is_file():
+        raise SystemExit("leaderboard_screenshots: building the demo store failed (see pytest's output above)")
 
 
 def main() -> int:

@@ -1,0 +1,22 @@
+"""Writes the seeded store (real tiny-model runs, see ``conftest.py``) to ``$EVALKIT_DEMO_STORE``.
+
+Not part of the test suite (the file name does not match ``test_*.py``): ``bench/leaderboard_screenshots.py
+--demo`` runs it by path, so that the README's pictures show the same store the tests check.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from evalkit.store import Store
+
+DEMO_STORE = "EVALKIT_DEMO_STORE"
+
+
+def test_export_seeded_store(seeded_store) -> None:  # type: ignore[no-untyped-def]
+    target = Path(os.environ[DEMO_STORE])
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.unlink(missing_ok=True)
+    with Store(seeded_store.path) as source:  # a consistent copy, WAL included
+        source._read(lambda c: c.execute("VACUUM INTO ?", (str(target),)))
