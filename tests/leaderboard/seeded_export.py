@@ -10,11 +10,12 @@ import os
 from pathlib import Path
 
 from evalkit.store import Store
+from tests.leaderboard.conftest import SeededStore
 
 DEMO_STORE = "EVALKIT_DEMO_STORE"
 
 
-def test_export_seeded_store(seeded_store) -> None:  # type: ignore[no-untyped-def]
+def test_export_seeded_store(seeded_store: SeededStore) -> None:
     target = Path(os.environ[DEMO_STORE])
     target.parent.mkdir(parents=True, exist_ok=True)
     target.unlink(missing_ok=True)
