@@ -21,7 +21,6 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # the browser helpers live with the browser test
@@ -32,11 +31,7 @@ from tests.leaderboard.browser import (  # noqa: E402
     missing_browser,
     new_page,
     screenshot,
-    wait_until_idle,
 )
-
-if TYPE_CHECKING:
-    from playwright.sync_api import Page
 
 #: A name for the arena's annotator field (the arena shows a battle once a name is entered; no vote is cast).
 ANNOTATOR = "readme"
@@ -48,12 +43,6 @@ def newest_model(store: Path) -> str | None:
         row = conn.execute("SELECT model_name FROM runs WHERE status IN ('finished', 'imported') "
                            "ORDER BY finished_at DESC LIMIT 1").fetchone()
     return None if row is None else str(row[0])
-
-
-def settle(page: Page) -> None:
-    """Wait until the script has run and the charts have drawn (Vega renders after the script ends)."""
-    wait_until_idle(page)
-    page.wait_for_load_state("networkidle")
 
 
 def shrink(path: Path) -> None:
@@ -73,19 +62,17 @@ def take(store: Path, out: Path, model: str | None, log: Path) -> list[Path]:
     with leaderboard_server(store, log) as url, chromium() as browser:
         page = new_page(browser)
         page.goto(f"{url}/leaderboard")
-        settle(page)
+        page.get_by_role("heading", name="Leaderboard").wait_for()
         shots.append(screenshot(page, out, "leaderboard.png"))
 
         page.goto(f"{url}/model" + (f"?model={model}" if model else ""))
-        settle(page)
+        page.get_by_role("heading", name="Model").first.wait_for()
         shots.append(screenshot(page, out, "model.png"))
 
         page.goto(f"{url}/arena")
-        settle(page)
         page.get_by_label("Your name").fill(ANNOTATOR)
         page.get_by_role("button", name="Start voting").click()
         page.get_by_role("button", name="Both are bad").wait_for()
-        settle(page)
         shots.append(screenshot(page, out, "arena.png"))
     for path in shots:
         shrink(path)

@@ -143,13 +143,24 @@ def new_page(browser: Browser) -> Page:
     return page
 
 
-def wait_until_idle(page: Page, timeout_ms: float = 30_000) -> None:
-    """Wait until Streamlit has finished running the page's script (its "Running..." widget is gone)."""
-    page.locator("[data-testid='stStatusWidget']").wait_for(state="detached", timeout=timeout_ms)
+def settle(page: Page, timeout_ms: float = 30_000) -> None:
+    """Wait until the page is drawn: connected, its script done, the lazily loaded elements (tables,
+    charts) in place of their grey skeletons and every chart drawn.
+
+    Call it after waiting for something the run shows: right after a click the app may not have
+    started the rerun yet and still reads as done.
+    """
+    page.locator("[data-testid='stApp'][data-test-connection-state='CONNECTED'][data-test-script-state='notRunning']"
+                 ).wait_for(timeout=timeout_ms)
+    page.locator("[data-testid='stSkeleton']").first.wait_for(state="detached", timeout=timeout_ms)
+    page.wait_for_function("Array.from(document.querySelectorAll('[data-testid=stVegaLiteChart]'))"
+                           ".every(chart => chart.querySelector('canvas, svg'))", timeout=timeout_ms)
 
 
 def screenshot(page: Page, folder: Path, name: str) -> Path:
-    """Save the visible part of ``page`` as ``folder/name`` (PNG); also under ``$EVALKIT_TEST_ARTIFACTS``."""
+    """Save the visible part of ``page`` (once settled: see :func:`settle`) as ``folder/name`` (PNG); also under
+    ``$EVALKIT_TEST_ARTIFACTS``."""
+    settle(page)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / name
     page.screenshot(path=str(path), full_page=False)

@@ -22,6 +22,7 @@ from tests.leaderboard.browser import chromium, leaderboard_server, missing_brow
 pytestmark = pytest.mark.skipif(missing_browser() is not None, reason=f"browser test: {missing_browser()}")
 
 MODELS = ("tiny-base", "tiny-sft")
+NAVIGATION = ["Leaderboard", "Model", "Samples", "Pairwise", "Ratings", "Arena"]
 QUESTIONS = {"q-81": ("writing", "Write a haiku about tidy SQL."), "q-101": ("math", "What is 17 * 3?")}
 
 
@@ -52,6 +53,9 @@ def test_leaderboard_and_arena_in_chromium(tmp_path: Path) -> None:
         page.goto(f"{url}/leaderboard")
         # A name is in the DOM either as text or as a cell of st.dataframe's hidden accessibility table.
         expect(page.get_by_text(MODELS[1], exact=True).first).to_be_attached()
+        # The entry point ran (its st.navigation pages), not a page script on its own: Streamlit serves a
+        # deep link that way while a folder named pages/ sits beside app.py and app.py has not run yet.
+        expect(page.get_by_test_id("stSidebarNavLink")).to_have_text(NAVIGATION)
         screenshot(page, shots, "leaderboard.png")
 
         page.goto(f"{url}/arena")
