@@ -157,20 +157,28 @@ def sample_metric_names(conn: sqlite3.Connection, run_id: str, task: str) -> lis
     return results_view.unit_score_metrics(json.loads(row[0]))
 
 
+def samples_count(conn: sqlite3.Connection, run_id: str, task: str, *, failing_on: str | None = None) -> int:
+    """How many of ``task``'s stored records in ``run_id`` :func:`samples_page` pages through."""
+    where, params = _samples_where(run_id, task, failing_on)
+    return int(conn.execute(f"SELECT COUNT(*) FROM samples WHERE {where}", params).fetchone()[0])
+
+
 def samples_page(conn: sqlite3.Connection, run_id: str, task: str, *, failing_on: str | None = None,
-                 offset: int = 0, limit: int = 50) -> tuple[int, list[dict[str, Any]]]:
-    """One page of ``task``'s stored records in ``run_id`` (ordered by doc_id, filter) and how many
-    records match in all. With ``failing_on`` a metric name, only failures: records whose value of
-    that metric is below 1 (a wrong answer, a failed test; see :func:`sample_metric_names`)."""
-    where = "run_id = ? AND task = ?"
-    params: list[Any] = [run_id, task]
-    if failing_on is not None:
-        where += " AND json_extract(record, ?) < 1"
-        params.append(_json_path(failing_on))
-    total = int(conn.execute(f"SELECT COUNT(*) FROM samples WHERE {where}", params).fetchone()[0])
+                 offset: int = 0, limit: int = 50) -> list[dict[str, Any]]:
+    """One page of ``task``'s stored records in ``run_id``, ordered by doc_id, filter. With ``failing_on``
+    a metric name, only failures: records whose value of that metric is below 1 (a wrong answer, a
+    failed test; see :func:`sample_metric_names`)."""
+    where, params = _samples_where(run_id, task, failing_on)
     rows = conn.execute(f"SELECT record FROM samples WHERE {where} ORDER BY doc_id, filter LIMIT ? OFFSET ?",
                         [*params, limit, offset]).fetchall()
-    return total, [json.loads(r[0]) for r in rows]
+    return [json.loads(r[0]) for r in rows]
+
+
+def _samples_where(run_id: str, task: str, failing_on: str | None) -> tuple[str, list[Any]]:
+    # Only fixed SQL text here; the run, task and the metric's JSON path are bound parameters.
+    if failing_on is None:
+        return "run_id = ? AND task = ?", [run_id, task]
+    return "run_id = ? AND task = ? AND json_extract(record, ?) < 1", [run_id, task, _json_path(failing_on)]
 
 
 def samples_for_docs(conn: sqlite3.Connection, run_id: str, task: str,

@@ -22,7 +22,6 @@ from urllib.parse import quote
 import numpy as np
 import pandas as pd
 
-
 if TYPE_CHECKING:
     from evalkit.harness.lineage_table import StageRow
 
@@ -100,6 +99,11 @@ def best_mask(values: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(values.to_numpy() == best, index=values.index, columns=values.columns)
 
 
+def best_styles(values: pd.DataFrame, css: str) -> pd.DataFrame:
+    """``css`` on each column's best cell (:func:`best_mask`), "" elsewhere: a Styler's ``apply`` result."""
+    return pd.DataFrame(np.where(best_mask(values).to_numpy(), css, ""), index=values.index, columns=values.columns)
+
+
 def with_stderr(values: pd.DataFrame, stderr: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
     """``"0.512 ± 0.010"`` text per cell (the value alone where no stderr is known, "" where no value)."""
     number = values.map(lambda v: "" if pd.isna(v) else f"{v:.{digits}f}")
@@ -107,8 +111,11 @@ def with_stderr(values: pd.DataFrame, stderr: pd.DataFrame, digits: int = 3) -> 
     return number + error.where(number != "", "")
 
 
-def lineage_badge(kind: str | None, method: str | None, parent: str | None, adapter_parent: str | None) -> str:
-    """"SFT of X", "DPO of Y (merged)", "derived from Z" or "base": how the model was made."""
+def lineage_badge(kind: Any, method: Any, parent: Any, adapter_parent: Any) -> str:
+    """"SFT of X", "DPO of Y (merged)", "derived from Z" or "base": how the model was made (what is
+    not a string, such as a NaN from an SQL NULL, counts as unknown)."""
+    kind, method, parent, adapter_parent = (v if isinstance(v, str) else None
+                                            for v in (kind, method, parent, adapter_parent))
     step = (method or "tuned").upper()
     if kind == "train":
         return f"{step} of {parent}"
@@ -146,6 +153,12 @@ def leaderboard_frame(results: pd.DataFrame, details: pd.DataFrame, *, suites: S
     }, index=values.index)
     table = pd.concat([table, values], axis=1).reset_index(drop=True)
     return table, stderr.reset_index(drop=True)
+
+
+def default_average_columns(columns: Sequence[str]) -> list[str]:
+    """The columns averaged until the user chooses: the higher-is-better ones (a perplexity in a mean
+    of accuracies would swamp it and reward the wrong direction)."""
+    return [c for c in columns if not is_lower_better(c)]
 
 
 def with_average(table: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
@@ -212,6 +225,11 @@ def metric_names(record: dict[str, Any]) -> list[str]:
     return [key for key in record if key not in RECORD_FIELDS]
 
 
+def page_metrics(records: Iterable[dict[str, Any]]) -> list[str]:
+    """The metrics any of ``records`` carries, in first-seen order (a page's metric columns)."""
+    return list(dict.fromkeys(m for r in records for m in metric_names(r)))
+
+
 def unit_score_metrics(record: dict[str, Any]) -> list[str]:
     """The record's metrics whose value is a score in [0, 1] (accuracy-like: failures are defined on these)."""
     return [key for key in metric_names(record)
@@ -261,6 +279,11 @@ def side_by_side(left: pd.DataFrame, right: pd.DataFrame, left_name: str, right_
     right = right.drop(columns=["prompt", "target"])
     right = right.rename(columns={c: f"{c} [{right_name}]" for c in right.columns if c not in shared})
     return left.merge(right, on=["doc_id", "filter"], how="left")
+
+
+def side_labels(left_model: str, right_model: str) -> tuple[str, str]:
+    """Column suffixes for two runs side by side: the model names, marked A and B when they are the same."""
+    return (left_model, right_model) if left_model != right_model else (f"{left_model} (A)", f"{right_model} (B)")
 
 
 def page_count(total: int, size: int) -> int:

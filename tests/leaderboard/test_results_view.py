@@ -152,12 +152,12 @@ def test_samples_page_paginates_and_filters_failures_in_sql(
     run = small_store[1]["tiny-sft"]  # 2 of 4 right
     assert queries.sample_metric_names(conn, run, "qa") == ["exact_match"]
     assert queries.sample_metric_names(conn, run, "humaneval") == ["pass@1"]
-    total, page = queries.samples_page(conn, run, "qa", offset=1, limit=2)
-    assert total == 4 and [r["doc_id"] for r in page] == [1, 2]
-    total, page = queries.samples_page(conn, run, "qa", failing_on="exact_match")
-    assert total == 2 and [r["doc_id"] for r in page] == [2, 3]
-    assert all(r["exact_match"] < 1 for r in page)
-    failing = queries.samples_page(conn, small_store[1]["tiny-base"], "humaneval", failing_on="pass@1")[1]
+    page = queries.samples_page(conn, run, "qa", offset=1, limit=2)
+    assert queries.samples_count(conn, run, "qa") == 4 and [r["doc_id"] for r in page] == [1, 2]
+    page = queries.samples_page(conn, run, "qa", failing_on="exact_match")
+    assert queries.samples_count(conn, run, "qa", failing_on="exact_match") == 2
+    assert [r["doc_id"] for r in page] == [2, 3] and all(r["exact_match"] < 1 for r in page)
+    failing = queries.samples_page(conn, small_store[1]["tiny-base"], "humaneval", failing_on="pass@1")
     assert [r["doc_id"] for r in failing] == ["HumanEval/0"]
     other = queries.samples_for_docs(conn, small_store[1]["tiny-dpo"], "qa", (2, 3))
     assert [(r["doc_id"], r["exact_match"]) for r in other] == [(2, 1.0), (3, 0.0)]
@@ -278,6 +278,10 @@ def test_side_by_side_pairs_items_and_keeps_missing_ones() -> None:
     assert both["doc_id"].tolist() == [0, 1, 2, 3]
     assert both["exact_match [A]"].tolist() == [1.0, 1.0, 0.0, 0.0]
     assert both["exact_match [B]"].tolist()[:3] == [1.0, 1.0, 1.0] and math.isnan(both["exact_match [B]"].iloc[3])
+
+
+def test_side_labels_tell_two_runs_of_one_model_apart() -> None:
+    assert rv.side_labels("a", "b") == ("a", "b") and rv.side_labels("a", "a") == ("a (A)", "a (B)")
 
 
 def test_unit_score_metrics_and_page_count() -> None:
