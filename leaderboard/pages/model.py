@@ -44,7 +44,7 @@ if bars is not None and not bars.empty:
     base = alt.Chart(bars).encode(x=alt.X("model:N", sort=None, title=None))
     chart = (base.mark_bar().encode(y=alt.Y("value:Q", title=column), tooltip=["model", "value", "stderr"])
              + base.mark_errorbar().encode(y="lower:Q", y2="upper:Q"))
-    st.altair_chart(chart, use_container_width=True)
+    st.altair_chart(chart, width="stretch")
     st.caption("Error bars: ± one standard error (none drawn where the evaluation reports none).")
 
 st.subheader("Lineage")
@@ -66,4 +66,4 @@ if not curve.empty:
     if info["lineage_kind"] == "merge":
         st.caption("The training curve of the adapter this checkpoint was merged from.")
     st.altair_chart(alt.Chart(curve).mark_line(point=True).encode(
-        x=alt.X("step:Q"), y=alt.Y("loss:Q"), tooltip=["step", "loss", "learning_rate"]), use_container_width=True)
+        x=alt.X("step:Q"), y=alt.Y("loss:Q"), tooltip=["step", "loss", "learning_rate"]), width="stretch")
