@@ -148,17 +148,25 @@ def leaderboard_frame(results: pd.DataFrame, details: pd.DataFrame, *, suites: S
         "lineage": [lineage_badge(*row) for row in zip(info["lineage_kind"], info["lineage_method"],
                                                         info["parent"], info["adapter_parent"])],
         "source": np.where(info["imported"].eq(True), LM_EVAL_SOURCE, "evalkit run"),
-        "last run": info["last_run"].to_numpy(),
+        "last run": [short_time(t) for t in info["last_run"]],
         "page": [model_page_link(m) for m in values.index],
     }, index=values.index)
     table = pd.concat([table, values], axis=1).reset_index(drop=True)
     return table, stderr.reset_index(drop=True)
 
 
-def default_average_columns(columns: Sequence[str]) -> list[str]:
+def default_average_columns(table: pd.DataFrame) -> list[str]:
     """The columns averaged until the user chooses: the higher-is-better ones (a perplexity in a mean
-    of accuracies would swamp it and reward the wrong direction)."""
-    return [c for c in columns if not is_lower_better(c)]
+    of accuracies would swamp it and reward the wrong direction) that every shown model has, so that
+    each row gets an average; when no such column is shared, all higher-is-better ones."""
+    higher = [c for c in metric_columns(table) if not is_lower_better(c)]
+    shared = [c for c in higher if table[c].notna().all()]
+    return shared or higher
+
+
+def short_time(value: Any) -> str | None:
+    """An ISO-8601 UTC time as ``YYYY-MM-DD HH:MM`` (what a table cell needs); ``None`` stays ``None``."""
+    return None if value is None else str(value)[:16].replace("T", " ")
 
 
 def with_average(table: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:

@@ -32,7 +32,7 @@ if table.empty:
     st.info("No model matches these filters.")
     st.stop()
 columns = rv.metric_columns(table)
-chosen = st.multiselect("Average over", columns, default=rv.default_average_columns(columns), key="lb_average")
+chosen = st.multiselect("Average over", columns, default=rv.default_average_columns(table), key="lb_average")
 table = rv.with_average(table, chosen)
 show_stderr = st.toggle("Show ± stderr (as text: sorts as text)", key="lb_stderr")
 st.caption(f"{len(table)} models · each model's latest finished or imported run per suite · "
@@ -53,7 +53,9 @@ config = {"page": st.column_config.LinkColumn("page", display_text="open"),
           rv.AVERAGE: st.column_config.NumberColumn(rv.AVERAGE, format="%.4f")}
 if not show_stderr:
     config.update({c: st.column_config.NumberColumn(c, format="%.4f") for c in columns})
-st.dataframe(shown, column_config=config, hide_index=True, key="lb_table")
+# The scores first (as the Open LLM Leaderboard does), what the model is after them.
+order = ["model", "lineage", rv.AVERAGE, *columns, "parameters", "parent", "source", "last run", "page"]
+st.dataframe(shown, column_config=config, column_order=order, hide_index=True, key="lb_table")
 
 st.download_button("Download CSV", rv.to_csv(table), file_name="leaderboard.csv", mime="text/csv", key="lb_csv")
 

@@ -24,7 +24,7 @@ if model is None:
 st.query_params["model"] = model  # the address names the model shown, so it can be shared
 info = details.set_index("model").loc[model]
 st.caption(f"{rv.lineage_badge(info['lineage_kind'], info['lineage_method'], info['parent'], info['adapter_parent'])}"
-           f" · fingerprint {info['fingerprint'][:16]} · last run {info['last_run']}")
+           f" · fingerprint {info['fingerprint'][:16]} · last run {rv.short_time(info['last_run'])}")
 
 results = data.load(queries.leaderboard_results)
 mine = results[results["model"] == model]

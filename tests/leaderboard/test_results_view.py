@@ -287,3 +287,11 @@ def test_side_labels_tell_two_runs_of_one_model_apart() -> None:
 def test_unit_score_metrics_and_page_count() -> None:
     assert rv.unit_score_metrics({"doc_id": 0, "acc": 1, "word_perplexity": [1.0, 2], "bleu": 35.0}) == ["acc"]
     assert (rv.page_count(0, 50), rv.page_count(50, 50), rv.page_count(51, 50)) == (1, 1, 2)
+
+
+def test_the_default_average_covers_the_higher_is_better_columns_every_model_has() -> None:
+    table = pd.DataFrame({"model": ["a", "b"], "x/acc": [0.5, 0.7], "y/acc": [0.1, None],
+                          "ppl/word_perplexity": [9.0, 8.0]})
+    assert rv.default_average_columns(table) == ["x/acc"]
+    assert rv.default_average_columns(table.drop(columns=["x/acc"])) == ["y/acc"]  # none shared: all of them
+    assert rv.short_time("2026-12-01T19:09:51.440211+00:00") == "2026-12-01 19:09" and rv.short_time(None) is None
