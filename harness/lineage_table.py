@@ -43,10 +43,21 @@ class Checkpoint:
 
 def build_chain(store: Store, ref: ModelRef) -> list[Checkpoint]:
     """The chain from the root model down to ``ref``, stages and latest results filled in."""
-    chain = [_checkpoint(store, ref.fingerprint, str(ref.path) if ref.path else None, ref.name, ref)]
+    first = _checkpoint(store, ref.fingerprint, str(ref.path) if ref.path else None, ref.name, ref)
+    return _walk(store, first, ref.spec)
+
+
+def build_chain_from_store(store: Store, fingerprint: str) -> list[Checkpoint]:
+    """The chain down to the stored model ``fingerprint`` (what the leaderboard's model page shows):
+    the same walk as :func:`build_chain`, starting from what the store knows of the model."""
+    return _walk(store, _checkpoint(store, fingerprint, None, None, None), fingerprint[:12])
+
+
+def _walk(store: Store, first: Checkpoint, spec: str) -> list[Checkpoint]:
+    chain = [first]
     while chain[-1].parent is not None:
         if len(chain) >= MAX_DEPTH or chain[-1].parent in {c.fingerprint for c in chain}:
-            raise UserError(f"the lineage of {ref.spec} loops or is deeper than {MAX_DEPTH} steps (store {store.path})")
+            raise UserError(f"the lineage of {spec} loops or is deeper than {MAX_DEPTH} steps (store {store.path})")
         chain.append(_checkpoint(store, chain[-1].parent, _parent_path(chain[-1]), None, None))
     chain.reverse()
     _name_stages(chain)
@@ -70,26 +81,51 @@ def format_chain(chain: list[Checkpoint]) -> str:
     return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class StageRow:
+    """One task/metric across the stages: each stage's value and its delta against the stage before
+    (the last stage before it that has the metric); ``None`` where there is nothing to show."""
+
+    task: str
+    metric: str
+    values: list[float | None]
+    deltas: list[float | None]  # deltas[0] is always None: the first stage has no parent
+
+
+def stage_rows(chain: list[Checkpoint]) -> list[StageRow]:
+    """The results table's content: one row per task/metric, one value and delta per stage column."""
+    columns = stage_columns(chain)
+    keys = sorted({k for _, c in columns if c is not None for k in c.results})
+    rows = []
+    for key in keys:
+        values: list[float | None] = []
+        deltas: list[float | None] = []
+        previous: float | None = None
+        for _, c in columns:
+            value = c.results.get(key) if c is not None else None
+            values.append(value)
+            deltas.append(value - previous if value is not None and previous is not None else None)
+            if value is not None:
+                previous = value  # a stage without this metric compares the next one to the last known
+        rows.append(StageRow(key[0], key[1], values, deltas))
+    return rows
+
+
 def results_table(chain: list[Checkpoint]) -> str:
     """task/metric rows × one column per stage, each but the first followed by its delta."""
     columns = stage_columns(chain)
     if not any(c.results for _, c in columns if c is not None):
         return "no evaluation results in the store for this chain (run `evalkit run SUITE --model CHECKPOINT`)"
-    keys = sorted({k for _, c in columns if c is not None for k in c.results})
     header = ["task", "metric"]
     for i, (stage, _) in enumerate(columns):
         header += [stage] if i == 0 else [stage, f"Δ {stage}"]
     rows = [header]
-    for key in keys:
-        row = list(key)
-        previous: float | None = None
-        for i, (_, c) in enumerate(columns):
-            value = c.results.get(key) if c is not None else None
+    for stage_row in stage_rows(chain):
+        row = [stage_row.task, stage_row.metric]
+        for i, (value, delta) in enumerate(zip(stage_row.values, stage_row.deltas)):
             row.append(_fmt(value))
             if i > 0:
-                row.append(_fmt(value - previous, signed=True) if value is not None and previous is not None else "")
-            if value is not None:
-                previous = value  # a stage without this metric compares the next one to the last known
+                row.append(_fmt(delta, signed=True) if delta is not None else "")
         rows.append(row)
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     out = ["  ".join(cell.ljust(w) if i < 2 else cell.rjust(w) for i, (cell, w) in enumerate(zip(r, widths)))
@@ -185,8 +221,13 @@ def _describe(c: Checkpoint) -> str:
 
 
 def _values(rows: list[ResultRow]) -> dict[tuple[str, str], float]:
-    # The filter is part of the metric's name only where there is one (lm-eval's "none").
-    return {(r.task, r.metric if r.filter == "none" else f"{r.metric},{r.filter}"): r.value for r in rows}
+    return {(r.task, metric_label(r.metric, r.filter)): r.value for r in rows}
+
+
+def metric_label(metric: str, filter_name: str) -> str:
+    """A metric's name as tables show it: the filter is part of it only where there is one (lm-eval's
+    ``"none"`` is no filter), as lm-eval's results files spell it (``pass@1,create_test``)."""
+    return metric if filter_name == "none" else f"{metric},{filter_name}"
 
 
 def _fmt(value: float | None, signed: bool = False) -> str:

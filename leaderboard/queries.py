@@ -8,7 +8,17 @@ into SQL text: every value is a bound parameter.
 
 from __future__ import annotations
 
+import json
 import sqlite3
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from evalkit.leaderboard import results_view
+from evalkit.store import Store
+
+if TYPE_CHECKING:
+    from evalkit.harness.lineage_table import StageRow
 
 
 def is_empty(conn: sqlite3.Connection) -> bool:
@@ -17,3 +27,178 @@ def is_empty(conn: sqlite3.Connection) -> bool:
         "SELECT (SELECT COUNT(*) FROM runs) + (SELECT COUNT(*) FROM judgments) + (SELECT COUNT(*) FROM votes)"
     ).fetchone()
     return int(row[0]) == 0
+
+
+# -- results, models, samples, lineage --
+
+#: Run statuses whose results the leaderboard shows: evalkit's own finished runs and lm-eval imports.
+SHOWN_STATUSES = ("finished", "imported")
+
+# The latest shown run of each (model name, suite): a model's row holds what it scored last on each suite.
+_LATEST_RUNS = """
+    SELECT run_id, model_name, model_fingerprint, suite, status, finished_at, config FROM (
+        SELECT r.*, ROW_NUMBER() OVER (
+            PARTITION BY r.model_name, r.suite ORDER BY r.finished_at DESC, r.rowid DESC) AS newest
+        FROM runs AS r WHERE r.status IN (?, ?)
+    ) WHERE newest = 1
+"""
+
+
+def leaderboard_results(conn: sqlite3.Connection) -> pd.DataFrame:
+    """Every result of each model's latest finished or imported run per suite, one row per
+    (model, suite, task, metric, filter): model, fingerprint, suite, run_id, status, finished_at, task,
+    metric, filter, value (NaN where a NaN was stored), stderr (NaN: unknown), n. One query for all models."""
+    return pd.read_sql_query(
+        f"""
+        WITH latest AS ({_LATEST_RUNS})
+        SELECT l.model_name AS model, l.model_fingerprint AS fingerprint, l.suite, l.run_id, l.status,
+               l.finished_at, x.task, x.metric, x.filter, x.value, x.stderr, x.n
+        FROM latest AS l JOIN results AS x ON x.run_id = l.run_id
+        ORDER BY l.model_name, x.task, x.metric, x.filter
+        """,
+        conn, params=SHOWN_STATUSES, dtype={"value": "float64", "stderr": "float64"},
+    )
+
+
+def model_details(conn: sqlite3.Connection) -> pd.DataFrame:
+    """What the leaderboard says about each model with a shown run, one row per model name: the
+    fingerprint of its latest run, its parameter count when known (lm-eval's ``model_num_parameters``,
+    from the model's metadata or the run's config), its parent's name, how the lineage step that made
+    it was done (kind train|merge, method), for a merge the name of the model the merged adapter was
+    trained from, the last run's time and whether any shown run is an lm-eval import."""
+    return pd.read_sql_query(
+        f"""
+        WITH latest AS ({_LATEST_RUNS}),
+        newest AS (
+            SELECT model_name, model_fingerprint, config, finished_at FROM (
+                SELECT *, ROW_NUMBER() OVER (PARTITION BY model_name ORDER BY finished_at DESC) AS k FROM latest
+            ) WHERE k = 1
+        ),
+        per_model AS (
+            SELECT model_name, MAX(finished_at) AS last_run, MAX(status = 'imported') AS imported
+            FROM latest GROUP BY model_name
+        )
+        SELECT n.model_name AS model, n.model_fingerprint AS fingerprint,
+               COALESCE(json_extract(m.metadata, '$.model_num_parameters'),
+                        json_extract(n.config, '$.model_num_parameters')) AS parameters,
+               COALESCE(p.name, l.parent_model) AS parent, l.kind AS lineage_kind, l.method AS lineage_method,
+               COALESCE(gp.name, al.parent_model) AS adapter_parent,
+               pm.last_run, pm.imported
+        FROM newest AS n
+        JOIN per_model AS pm ON pm.model_name = n.model_name
+        LEFT JOIN models AS m ON m.fingerprint = n.model_fingerprint
+        LEFT JOIN models AS p ON p.fingerprint = m.parent_fingerprint
+        LEFT JOIN lineage AS l ON l.fingerprint = n.model_fingerprint
+        LEFT JOIN lineage AS al ON al.fingerprint = l.parent_fingerprint AND l.kind = 'merge'
+        LEFT JOIN models AS gp ON gp.fingerprint = al.parent_fingerprint
+        ORDER BY n.model_name
+        """,
+        conn, params=SHOWN_STATUSES,
+    ).astype({"imported": "bool"})
+
+
+def model_results(conn: sqlite3.Connection, model: str) -> pd.DataFrame:
+    """The model's results as :func:`leaderboard_results` has them (its latest shown run per suite)."""
+    frame = leaderboard_results(conn)
+    return frame[frame["model"] == model].reset_index(drop=True)
+
+
+def lineage_chain(conn: sqlite3.Connection, fingerprint: str) -> tuple[list[str], list[StageRow], list[str]]:
+    """The chain base → SFT → DPO down to ``fingerprint``, walked by the same code as
+    ``evalkit models lineage`` (:mod:`evalkit.harness.lineage_table`): the chain's
+    ``stage: role name`` lines, the per-stage values with deltas against the parent stage, and the
+    stage column names."""
+    from evalkit.harness.lineage_table import build_chain_from_store, stage_columns, stage_rows
+
+    # That code reads through a Store; the store is migrated already (data.open_store), so opening
+    # one on the same file only reads.
+    with Store(_database_path(conn)) as store:
+        chain = build_chain_from_store(store, fingerprint)
+    described = [f"{c.stage}: {c.role} {c.name}" for c in chain]
+    return described, stage_rows(chain), [stage for stage, _ in stage_columns(chain)]
+
+
+def loss_curve(conn: sqlite3.Connection, fingerprint: str) -> pd.DataFrame:
+    """The training loss curve (step, loss, learning_rate) of the checkpoint ``fingerprint``: its own
+    for a training step, the curve of the adapter it was merged from for a merge; empty otherwise."""
+    row = conn.execute(
+        """
+        SELECT CASE WHEN l.kind = 'merge' THEN a.loss_curve ELSE l.loss_curve END
+        FROM lineage AS l LEFT JOIN lineage AS a ON a.fingerprint = l.parent_fingerprint
+        WHERE l.fingerprint = ?
+        """,
+        (fingerprint,),
+    ).fetchone()
+    points = json.loads(row[0]) if row is not None and row[0] else []
+    return pd.DataFrame(points, columns=["step", "loss", "learning_rate"])
+
+
+def sample_runs(conn: sqlite3.Connection) -> pd.DataFrame:
+    """Every (run, task) with stored samples: run_id, model, suite, status, finished_at, task, n (documents
+    × filters), newest run first."""
+    return pd.read_sql_query(
+        """
+        SELECT r.run_id, r.model_name AS model, r.suite, r.status, r.finished_at, s.task, s.n
+        FROM (SELECT run_id, task, COUNT(*) AS n FROM samples GROUP BY run_id, task) AS s
+        JOIN runs AS r ON r.run_id = s.run_id
+        ORDER BY r.started_at DESC, r.rowid DESC, s.task
+        """,
+        conn,
+    )
+
+
+def sample_metric_names(conn: sqlite3.Connection, run_id: str, task: str) -> list[str]:
+    """The metrics recorded per item in ``task`` of ``run_id`` whose first stored value is a score
+    in [0, 1] (accuracy-like: what "failures" can be defined on), read from the first record."""
+    row = conn.execute("SELECT record FROM samples WHERE run_id = ? AND task = ? ORDER BY doc_id, filter LIMIT 1",
+                       (run_id, task)).fetchone()
+    if row is None:
+        return []
+    return results_view.unit_score_metrics(json.loads(row[0]))
+
+
+def samples_count(conn: sqlite3.Connection, run_id: str, task: str, *, failing_on: str | None = None) -> int:
+    """How many of ``task``'s stored records in ``run_id`` :func:`samples_page` pages through."""
+    where, params = _samples_where(run_id, task, failing_on)
+    return int(conn.execute(f"SELECT COUNT(*) FROM samples WHERE {where}", params).fetchone()[0])
+
+
+def samples_page(conn: sqlite3.Connection, run_id: str, task: str, *, failing_on: str | None = None,
+                 offset: int = 0, limit: int = 50) -> list[dict[str, Any]]:
+    """One page of ``task``'s stored records in ``run_id``, ordered by doc_id, filter. With ``failing_on``
+    a metric name, only failures: records whose value of that metric is below 1 (a wrong answer, a
+    failed test; see :func:`sample_metric_names`)."""
+    where, params = _samples_where(run_id, task, failing_on)
+    rows = conn.execute(f"SELECT record FROM samples WHERE {where} ORDER BY doc_id, filter LIMIT ? OFFSET ?",
+                        [*params, limit, offset]).fetchall()
+    return [json.loads(r[0]) for r in rows]
+
+
+def _samples_where(run_id: str, task: str, failing_on: str | None) -> tuple[str, list[Any]]:
+    # Only fixed SQL text here; the run, task and the metric's JSON path are bound parameters.
+    if failing_on is None:
+        return "run_id = ? AND task = ?", [run_id, task]
+    return "run_id = ? AND task = ? AND json_extract(record, ?) < 1", [run_id, task, _json_path(failing_on)]
+
+
+def samples_for_docs(conn: sqlite3.Connection, run_id: str, task: str,
+                     doc_ids: tuple[int | str, ...]) -> list[dict[str, Any]]:
+    """The stored records of ``task`` in ``run_id`` for those ``doc_ids`` (a second model's answers to
+    the items on screen), ordered by doc_id, filter."""
+    records: list[dict[str, Any]] = []
+    for start in range(0, len(doc_ids), 500):  # below SQLite's bound-variable limit
+        chunk = doc_ids[start:start + 500]
+        marks = ",".join("?" * len(chunk))
+        rows = conn.execute(f"SELECT record FROM samples WHERE run_id = ? AND task = ? AND doc_id IN ({marks}) "
+                            "ORDER BY doc_id, filter", (run_id, task, *chunk)).fetchall()
+        records += [json.loads(r[0]) for r in rows]
+    return records
+
+
+def _json_path(key: str) -> str:
+    # A quoted JSON path label: metric names such as "pass@1" are not plain identifiers.
+    return '$."' + key.replace('"', '\\"') + '"'
+
+
+def _database_path(conn: sqlite3.Connection) -> str:
+    return str(conn.execute("PRAGMA database_list").fetchone()[2])

@@ -57,7 +57,8 @@ def run(args: argparse.Namespace, env: Environment) -> int:
     app = Path(evalkit.leaderboard.__file__).resolve().parent / "app.py"
     command = [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", args.host,
                "--server.port", str(args.port), "--server.headless", "true",
-               "--browser.gatherUsageStats", "false", "--global.developmentMode", "false"]
+               "--browser.gatherUsageStats", "false", "--global.developmentMode", "false",
+               "--client.toolbarMode", "viewer"]
     print(f"evalkit leaderboard: http://{args.host}:{args.port} (store {path})", file=sys.stderr)
     try:
         return subprocess.call(command, env={**os.environ, **settings.to_environ()})
