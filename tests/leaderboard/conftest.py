@@ -184,9 +184,22 @@ def seeded_store(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path)
 def seeded_copy(seeded_store: SeededStore, tmp_path: Path) -> SeededStore:
     """A private copy of the seeded store, for tests that write (votes)."""
     copy = tmp_path / "evalkit.db"
-    with Store(seeded_store.path) as source:  # a consistent snapshot, WAL included
-        source._read(lambda c: c.execute("VACUUM INTO ?", (str(copy),)))
+    copy_store(seeded_store.path, copy)
     return SeededStore(**{**seeded_store.__dict__, "path": copy})
+
+
+def copy_store(source: Path, target: Path) -> None:
+    """A consistent copy of the store ``source`` at ``target`` (SQLite's online backup: WAL included)."""
+    import sqlite3
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.unlink(missing_ok=True)
+    src, dst = sqlite3.connect(source), sqlite3.connect(target)
+    try:
+        src.backup(dst)
+    finally:
+        src.close()
+        dst.close()
 
 
 @pytest.fixture
