@@ -16,6 +16,10 @@ PAGES = Path(__file__).resolve().parent / "pages"
 
 st.set_page_config(page_title="evalkit leaderboard", layout="wide")
 
+# Migrates an older store once per process; a newer or foreign file is one st.error line, and no page runs.
+if data.open_store() is None:
+    st.stop()
+
 pages = [
     st.Page(PAGES / "leaderboard.py", title="Leaderboard", url_path="leaderboard", default=True),
     st.Page(PAGES / "model.py", title="Model", url_path="model"),

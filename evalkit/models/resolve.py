@@ -52,6 +52,11 @@ class ModelRef:
             meta["base"] = self.base.spec
         if self.base_url:
             meta.update(base_url=self.base_url, api_model=self.api_model)
+        if self.kind == "hf" and self.path is not None:
+            from evalkit.models.parameters import count_parameters
+
+            # lm-eval's key, so imported and evaluated models read the same (the leaderboard shows it)
+            meta["model_num_parameters"] = count_parameters(self.path)
         return meta
 
 

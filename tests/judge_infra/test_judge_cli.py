@@ -97,6 +97,13 @@ def test_end_to_end_with_a_local_judge_and_a_free_rerun(tiny_model_dir: Path, tm
     assert (tmp_path / "first" / "answers_a.jsonl").is_file()
     with sqlite3.connect(tmp_path / "s.db") as conn:
         assert conn.execute("SELECT count(*) FROM judgments").fetchone()[0] == 2
+        # both sides' answers are stored for the arena: generated for A, read from its file for B
+        stored = conn.execute("SELECT model, question_id, answer, source FROM answers").fetchall()
+        generated = [json.loads(line) for line in (tmp_path / "first" / "answers_a.jsonl").read_text().splitlines()]
+        expected = [("made-elsewhere", "q1", "Blue.", "file"), ("made-elsewhere", "q2", "5", "file")]
+        assert sorted(stored) == sorted([*expected,
+                                         *[(str(tiny_model_dir), g["question_id"], g["answer"], "generated")
+                                           for g in generated]])
 
     code, _, stderr = judge("second")
     assert code == 0, stderr
