@@ -27,10 +27,13 @@ _PAIR_MODES = ("pairwise", "reference")
 
 
 def judgment_filters(conn: sqlite3.Connection) -> dict[str, list[str]]:
-    """The judges and prompt versions of the stored pairwise judgments (``"judges"``, ``"prompt_versions"``)."""
-    rows = conn.execute("SELECT DISTINCT judge, prompt_version FROM judgments WHERE mode IN (?, ?)",
-                        _PAIR_MODES).fetchall()
-    return {"judges": sorted({str(r[0]) for r in rows}), "prompt_versions": sorted({str(r[1]) for r in rows})}
+    """Judge -> the prompt versions it judged pairs with (modes pairwise and reference), both sorted."""
+    rows = conn.execute("SELECT DISTINCT judge, prompt_version FROM judgments WHERE mode IN (?, ?) "
+                        "ORDER BY judge, prompt_version", _PAIR_MODES).fetchall()
+    out: dict[str, list[str]] = {}
+    for judge, version in rows:
+        out.setdefault(str(judge), []).append(str(version))
+    return out
 
 
 def pair_judgments(conn: sqlite3.Connection, judge: str | None = None,

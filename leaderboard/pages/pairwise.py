@@ -13,14 +13,14 @@ if data.open_store() is None:
     st.stop()
 
 filters = data.load(queries.judgment_filters)
-if not filters["judges"]:
+if not filters:
     st.info("No pairwise judgments in this store yet. `evalkit judge --a MODEL --b MODEL "
             "--questions suites/judge/questions.yaml --judge openai:URL#MODEL` stores them.")
     st.stop()
 
 left, right = st.columns(2)
-judge = left.selectbox("Judge", filters["judges"], key="pairwise_judge")
-prompt_version = right.selectbox("Prompt version", filters["prompt_versions"], key="pairwise_prompt_version")
+judge = left.selectbox("Judge", list(filters), key="pairwise_judge")
+prompt_version = right.selectbox("Prompt version", filters[judge], key="pairwise_prompt_version")
 records = data.load(queries.pair_judgments, judge, prompt_version)
 if not records:
     st.info(f"No judgments by {judge} with prompt version {prompt_version}.")

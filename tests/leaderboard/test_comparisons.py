@@ -103,7 +103,7 @@ def test_queries_return_what_was_stored(tmp_path: Path) -> None:
     conn = sqlite3.connect(path)
     conn.row_factory = sqlite3.Row
     try:
-        assert queries.judgment_filters(conn) == {"judges": ["j#m", "other#m"], "prompt_versions": ["v1"]}
+        assert queries.judgment_filters(conn) == {"j#m": ["v1"], "other#m": ["v1"]}
         stored = queries.pair_judgments(conn, "j#m", "v1")
         assert [(r["question_id"], r["model_a"], r["outcome"]) for r in stored] == \
             [(r["question_id"], r["model_a"], r["outcome"]) for r in RECORDS]
