@@ -128,11 +128,17 @@ class Ratings:
     warnings: list[str]
     votes: int
 
-    def finite_rows(self) -> pd.DataFrame:
-        """The rows a chart can draw: rating and both interval ends finite (not a model with only wins)."""
-        keep = [all(math.isfinite(x) for x in values)
-                for values in zip(self.rows["rating"], self.rows["lower"], self.rows["upper"], strict=True)]
-        return self.rows[keep]
+    def chart_rows(self) -> pd.DataFrame:
+        """The rows a chart can draw: those with a finite rating, an infinite interval end (a bootstrap
+        round without a finite maximum) clipped to the drawn range and marked in ``interval`` as open."""
+        rows = self.rows[[math.isfinite(r) for r in self.rows["rating"]]].copy()
+        finite = [x for column in ("rating", "lower", "upper") for x in rows[column] if math.isfinite(x)]
+        low, high = (min(finite), max(finite)) if finite else (0.0, 0.0)
+        rows["interval"] = [f"{'(-∞' if math.isinf(lo) else f'[{lo:.1f}'}, {'∞)' if math.isinf(hi) else f'{hi:.1f}]'}"
+                            for lo, hi in zip(rows["lower"], rows["upper"], strict=True)]
+        rows["lower"] = rows["lower"].clip(lower=low)
+        rows["upper"] = rows["upper"].clip(upper=high)
+        return rows
 
 
 def bt_ratings(votes: Votes, settings: RatingSettings | None = None) -> Ratings:

@@ -40,15 +40,14 @@ def show(result: comparisons.Ratings | str | None, empty: str, what: str) -> Non
         st.warning(warning)
     st.dataframe(result.rows, hide_index=True, width="stretch",
                  column_config={c: st.column_config.NumberColumn(format="%.1f") for c in ("rating", "lower", "upper")})
-    finite = result.finite_rows()
+    finite = result.chart_rows()
     order = list(result.rows["model"])
     y = alt.Y("model:N", sort=order, title=None)
     bars = alt.Chart(finite).mark_rule(strokeWidth=2).encode(
         y=y, x=alt.X("lower:Q", title="rating", scale=alt.Scale(zero=False)), x2="upper:Q")
     points = alt.Chart(finite).mark_point(filled=True, size=80).encode(
         y=y, x="rating:Q", tooltip=["rank", "model", alt.Tooltip("rating:Q", format=".1f"),
-                                    alt.Tooltip("lower:Q", format=".1f"), alt.Tooltip("upper:Q", format=".1f"),
-                                    "votes"])
+                                    alt.Tooltip("interval:N", title="95% interval"), "votes"])
     st.altair_chart(bars + points, width="stretch")
     st.markdown("**Predicted win rate** (row model beats column model)")
     base = alt.Chart(result.matrix).encode(x=alt.X("column:N", sort=order, title=None),
