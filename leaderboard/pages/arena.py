@@ -94,10 +94,10 @@ for column, model, title in ((left, battle.left, "A"), (right, battle.right, "B"
     answer, second_answer = shown["answers"][model]
     with column.container(border=True):
         st.markdown(f"**{title}" + (f": {model}**" if voted else "**"))
-        st.markdown(answer)
+        st.markdown(answer if answer.strip() else "*(empty answer)*")
         if shown["second_turn"]:
             st.markdown(f"*Follow-up:* {shown['second_turn']}")
-            st.markdown(second_answer or "")
+            st.markdown(second_answer if (second_answer or "").strip() else "*(empty answer)*")
 
 if result is VoteResult.RATE_LIMITED:
     st.warning(f"Slow down: at most {settings.votes_per_minute} votes a minute. This vote was not stored; "
