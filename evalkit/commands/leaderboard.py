@@ -35,6 +35,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--arena", action="store_true", help="add the arena page, where people vote")
     parser.add_argument("--annotator-tokens", type=Path, metavar="FILE",
                         help="only holders of a token in FILE may vote (see `evalkit leaderboard --add-annotator`)")
+    parser.add_argument("--add-annotator", metavar="NAME",
+                        help="make a voting token for NAME: append its hashed line to --annotator-tokens FILE "
+                             "(created when missing), print the token once, and exit without serving")
     parser.add_argument("--votes-per-minute", type=positive_int, default=20,
                         help="most votes one annotator may cast per minute (default 20)")
 
@@ -44,9 +47,15 @@ def run(args: argparse.Namespace, env: Environment) -> int:
     from evalkit.leaderboard.settings import AppSettings
     from evalkit.store import Store
 
+    if args.add_annotator is not None:
+        return _add_annotator(args)
     path = store_path(args, env)
-    if args.annotator_tokens is not None and not args.annotator_tokens.is_file():
-        raise UserError(f"--annotator-tokens {args.annotator_tokens}: no such file")
+    if args.annotator_tokens is not None:
+        from evalkit.leaderboard.arena import read_tokens
+
+        if not args.annotator_tokens.is_file():
+            raise UserError(f"--annotator-tokens {args.annotator_tokens}: no such file")
+        read_tokens(args.annotator_tokens)  # a bad line stops here as file:line: message, not in the app
     # Open once here: an older schema is migrated, a newer or foreign file refused, in one line.
     Store(path).close()
     settings = AppSettings(store=path.resolve(), arena=args.arena,
@@ -64,3 +73,16 @@ def run(args: argparse.Namespace, env: Environment) -> int:
         return subprocess.call(command, env={**os.environ, **settings.to_environ()})
     except KeyboardInterrupt:
         return 0
+
+
+def _add_annotator(args: argparse.Namespace) -> int:
+    from evalkit.errors import UserError
+    from evalkit.leaderboard.arena import add_annotator
+
+    if args.annotator_tokens is None:
+        raise UserError("--add-annotator needs --annotator-tokens FILE (the file the token's hash is added to)")
+    token = add_annotator(args.annotator_tokens, args.add_annotator)
+    print(f"added {args.add_annotator.strip()!r} to {args.annotator_tokens}; their token (shown only now):",
+          file=sys.stderr)
+    print(token)
+    return 0

@@ -1,0 +1,183 @@
+"""Pure frames of the Pairwise and Ratings pages: orientation, heatmap counts, summaries, ratings, agreement."""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from evalkit.judge.interfaces import Outcome, PairVerdict
+from evalkit.judge.records import pair_from_record
+from evalkit.judge.stats import summarize
+from evalkit.leaderboard import comparisons, queries
+from evalkit.ratings.table import RatingSettings, rate
+from evalkit.ratings.votes import votes_from_rows
+from evalkit.store import Store
+
+# verdict_ab, verdict_ba, outcome for model A (the swap rule's result, as the judge stores it)
+WIN, LOSS, TIE = ("A", "B", "win"), ("B", "A", "loss"), ("C", "C", "tie")
+INCONSISTENT_TIE = ("A", "A", "tie")
+UNSCORED = ("unscored", "A", "unscored")
+
+
+def record(question: str, a: str, b: str, verdicts: tuple[str, str, str], judge: str = "j#m",
+           version: str = "v1", mode: str = "pairwise") -> dict[str, Any]:
+    ab, ba, outcome = verdicts
+    return {"question_id": question, "category": "writing", "model_a": a, "model_b": b, "judge": judge,
+            "prompt_version": version, "mode": mode, "verdict_ab": ab, "verdict_ba": ba,
+            "raw_ab": f"{question} ab [[{ab}]]", "raw_ba": f"{question} ba [[{ba}]]", "outcome": outcome,
+            "extra": {}}
+
+
+RECORDS = [record("q1", "base", "sft", WIN), record("q2", "base", "sft", TIE), record("q3", "base", "sft", LOSS),
+           record("q4", "base", "sft", UNSCORED), record("q1", "sft", "dpo", LOSS), record("q2", "sft", "dpo", LOSS),
+           record("q3", "sft", "dpo", INCONSISTENT_TIE)]
+
+
+def test_flip_sees_the_same_judgment_from_model_b() -> None:
+    j = pair_from_record(record("q1", "base", "sft", ("A", "C", "win")))
+    f = comparisons.flip(j)
+    assert (f.model_a, f.model_b, f.outcome) == ("sft", "base", Outcome.LOSS)
+    # The second call showed sft first: from sft's side it is the first call now.
+    assert (f.verdict_ab, f.verdict_ba, f.raw_ab, f.raw_ba) == (PairVerdict.TIE, PairVerdict.A, j.raw_ba, j.raw_ab)
+    assert comparisons.flip(f) == j
+
+
+def test_pairs_keep_their_first_stored_orientation() -> None:
+    reverse = record("q5", "sft", "base", WIN)  # sft beat base, stored the other way round
+    pairs = comparisons.judgments_by_pair([*RECORDS, reverse])
+    assert list(pairs) == [("base", "sft"), ("sft", "dpo")]
+    last = pairs[("base", "sft")][-1]
+    assert (last.question_id, last.model_a, last.outcome) == ("q5", "base", Outcome.LOSS)
+
+
+def test_heatmap_counts_match_the_records() -> None:
+    cells = comparisons.heatmap_frame(RECORDS).set_index(["row", "column"])
+    assert len(cells) == 4
+    base_sft = cells.loc[("base", "sft")]
+    assert (base_sft.wins, base_sft.ties, base_sft.losses, base_sft.unscored, base_sft.label) == (1, 1, 1, 1, "1/1/1")
+    assert base_sft.win_rate == pytest.approx(0.5)
+    sft_base = cells.loc[("sft", "base")]
+    assert (sft_base.wins, sft_base.losses, sft_base.label) == (1, 1, "1/1/1")
+    dpo_sft = cells.loc[("dpo", "sft")]
+    assert (dpo_sft.wins, dpo_sft.ties, dpo_sft.losses, dpo_sft.label) == (2, 1, 0, "2/1/0")
+    assert dpo_sft.win_rate == pytest.approx(2.5 / 3)
+    assert cells.loc[("sft", "dpo")].win_rate == pytest.approx(0.5 / 3)
+
+
+def test_pair_summaries_are_the_judge_summaries() -> None:
+    answers = {"base": [{"question_id": "q1", "answer": "abcd", "second_answer": None}],
+               "sft": [{"question_id": "q1", "answer": "ab", "second_answer": "cd"}]}
+    summaries = comparisons.pair_summaries(RECORDS, answers)
+    direct = summarize([pair_from_record(r) for r in RECORDS[:4]],
+                       [], [], seed=0, bootstrap=1000)
+    assert summaries[0] | {"mean_answer_length": None} == direct | {"mean_answer_length": None}
+    assert summaries[0]["mean_answer_length"] == {"base": 4.0, "sft": 4.0}
+    assert summaries[1]["position_consistency"] == pytest.approx(2 / 3)
+    table = comparisons.pair_table(summaries)
+    assert list(table["model A"]) == ["base", "sft"]
+    assert table.loc[0, "adjusted win rate"] == direct["adjusted_win_rate"]
+    assert table.loc[0, "95% low"] == direct["adjusted_win_rate_ci"][0]
+    assert table.loc[0, "unscored"] == 1
+
+
+def test_preferred_names_what_each_call_chose() -> None:
+    assert comparisons.preferred(record("q", "base", "sft", ("A", "B", "win"))) == ("base", "base")
+    assert comparisons.preferred(record("q", "base", "sft", ("B", "A", "loss"))) == ("sft", "sft")
+    assert comparisons.preferred(record("q", "base", "sft", ("C", "unscored", "unscored"))) == ("tie", "unscored")
+
+
+def test_queries_return_what_was_stored(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    with Store(path) as store:
+        store.put_judgments([*RECORDS, record("q1", "base", "sft", WIN, judge="other#m"),
+                             record("q1", "base", "", ("7", "", "rated"), mode="single") | {"rating": 7.0}])
+        store.put_answers([{"model": m, "question_id": q, "prompt": f"prompt {q}", "answer": f"{m} on {q}",
+                            "source": "file"} for m, q in [("base", "q1"), ("sft", "q1"), ("sft", "q2")]])
+        battle = store.add_battle("q1", "base", "sft", shown_left="model_b", annotator="h")
+        store.add_vote(battle, "h", "model_b")
+    conn = sqlite3.connect(path)
+    conn.row_factory = sqlite3.Row
+    try:
+        assert queries.judgment_filters(conn) == {"j#m": ["v1"], "other#m": ["v1"]}
+        stored = queries.pair_judgments(conn, "j#m", "v1")
+        assert [(r["question_id"], r["model_a"], r["outcome"]) for r in stored] == \
+            [(r["question_id"], r["model_a"], r["outcome"]) for r in RECORDS]
+        assert len(queries.pair_judgments(conn)) == len(RECORDS) + 1  # the single-answer grade is not pairwise
+        cells = comparisons.heatmap_frame(stored)
+        scored = sum(r["outcome"] in ("win", "loss", "tie") for r in RECORDS)
+        assert int((cells["wins"] + cells["ties"] + cells["losses"]).sum()) == 2 * scored  # each pair drawn both ways
+        assert int(cells["unscored"].sum()) == 2 * sum(r["outcome"] == "unscored" for r in RECORDS)
+        assert queries.arena_candidates(conn) == {"q1": ("base", "sft")}
+        shown = queries.battle_answers(conn, "q1", "sft", "base")
+        assert shown is not None and shown["answers"]["sft"] == ("sft on q1", None)
+        assert queries.battle_answers(conn, "q2", "sft", "base") is None
+        assert queries.human_votes(conn) == [("q1", "base", "sft", "model_b")]
+        assert len(queries.judge_votes(conn)) == scored + 1
+        assert queries.battle_state(conn, battle) == {"annotator": "h", "voted": True}
+        assert queries.battle_state(conn, battle + 1) is None
+    finally:
+        conn.close()
+
+
+# -- ratings -------------------------------------------------------------------------------------------
+
+HUMAN = [("q1", "base", "sft", "model_b"), ("q2", "sft", "base", "model_a"), ("q3", "base", "sft", "tie"),
+         ("q1", "sft", "dpo", "model_b"), ("q2", "dpo", "sft", "tie (bothbad)"), ("q3", "base", "dpo", "model_a"),
+         ("q4", "dpo", "base", "model_a")]
+
+
+def test_bt_ratings_are_rate_of_the_stored_votes() -> None:
+    ratings = comparisons.bt_ratings(comparisons.human_rating_votes(HUMAN))
+    votes = votes_from_rows([(a, b, c) for _, a, b, c in HUMAN], "direct")
+    table = rate(votes, "bt", RatingSettings())
+    assert list(ratings.rows["model"]) == [r.model for r in table.rows]
+    assert np.allclose(ratings.rows["rating"], [r.rating for r in table.rows])
+    assert np.allclose(ratings.rows["lower"], [r.lower for r in table.rows])
+    assert list(ratings.rows["rank"]) == [r.rank for r in table.rows]
+    assert list(ratings.rows["votes"]) == [r.votes for r in table.rows]
+    assert ratings.votes == len(HUMAN) and ratings.warnings == table.warnings
+    cell = ratings.matrix.set_index(["row", "column"]).loc[("base", "sft"), "win_rate"]
+    assert cell == pytest.approx(table.win_rate[votes.models.index("base"), votes.models.index("sft")])
+    assert len(ratings.matrix) == 6
+
+
+def test_models_with_only_wins_are_kept_out_of_the_chart() -> None:
+    ratings = comparisons.bt_ratings(comparisons.judge_rating_votes([("q1", "a", "b", "win"), ("q2", "a", "b", "win"),
+                                                                    ("q3", "b", "c", "tie")]))
+    assert ratings.warnings
+    assert set(ratings.rows["model"]) == {"a", "b", "c"}
+    chart = ratings.chart_rows()
+    assert "a" not in set(chart["model"])
+    assert all(np.isfinite(chart["lower"])) and all(np.isfinite(chart["upper"]))
+    assert comparisons.try_bt_ratings([], human=True) is None
+
+
+# -- agreement ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("human", "judge", "compared", "agreed", "questions"), [
+    # the same winner, stored the same way round / the other way round
+    ([("q1", "a", "b", "model_a")], [("q1", "a", "b", "win")], 1, 1, 1),
+    ([("q1", "b", "a", "model_b")], [("q1", "a", "b", "win")], 1, 1, 1),
+    ([("q1", "b", "a", "model_a")], [("q1", "a", "b", "win")], 1, 0, 1),
+    # ties agree only with ties; both kinds of human tie are ties
+    ([("q1", "a", "b", "tie")], [("q1", "b", "a", "tie")], 1, 1, 1),
+    ([("q1", "a", "b", "tie (bothbad)")], [("q1", "a", "b", "tie")], 1, 1, 1),
+    ([("q1", "a", "b", "tie")], [("q1", "a", "b", "loss")], 1, 0, 1),
+    ([("q1", "a", "b", "model_b")], [("q1", "a", "b", "tie")], 1, 0, 1),
+    # another question or another pair is not compared
+    ([("q2", "a", "b", "model_a")], [("q1", "a", "b", "win")], 0, 0, 0),
+    ([("q1", "a", "c", "model_a")], [("q1", "a", "b", "win")], 0, 0, 0),
+    # every (vote, verdict) pair on the same question and models counts once
+    ([("q1", "a", "b", "model_a"), ("q1", "b", "a", "model_a")], [("q1", "a", "b", "win"), ("q1", "a", "b", "loss")],
+     4, 2, 1),
+])
+def test_agreement(human: list[tuple[str, str, str, str]], judge: list[tuple[str, str, str, str]], compared: int,
+                   agreed: int, questions: int) -> None:
+    result = comparisons.agreement(human, judge)
+    assert (result.compared, result.agreed, result.questions) == (compared, agreed, questions)
+    assert math.isnan(result.rate) if not compared else result.rate == agreed / compared
