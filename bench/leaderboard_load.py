@@ -134,7 +134,7 @@ def apptest_timings(store: Path) -> list[Timing]:
     out = [Timing("AppTest, first run (cold cache)", "leaderboard", timed(at.run))]
     _check(at, "leaderboard", re.compile(MODEL_NAME))
     out.append(Timing("AppTest, rerun (cache warm)", "leaderboard", timed(at.run)))
-    at.switch_page("pages/samples.py")
+    at.switch_page("views/samples.py")
     at.query_params["model"] = SAMPLES_MODEL
     out.append(Timing("AppTest, first run (cold cache)", "samples", timed(at.run)))
     _check(at, "samples", SAMPLES_SHOWS)

@@ -1,6 +1,6 @@
 """The leaderboard's entry point: ``streamlit run`` this file (``evalkit leaderboard`` does).
 
-It only declares the pages; each page is a script in ``pages/`` that reads through
+It only declares the pages; each page is a script in ``views/`` that reads through
 :mod:`evalkit.leaderboard.data` and computes nothing itself.
 """
 
@@ -12,7 +12,9 @@ import streamlit as st
 
 from evalkit.leaderboard import data
 
-PAGES = Path(__file__).resolve().parent / "pages"
+# Not "pages/": Streamlit treats a pages/ folder beside the entry point as its older multipage layout and
+# serves those scripts bare (no entry point, file names in the sidebar) until the entry point first runs.
+VIEWS = Path(__file__).resolve().parent / "views"
 
 st.set_page_config(page_title="evalkit leaderboard", layout="wide")
 
@@ -21,12 +23,12 @@ if data.open_store() is None:
     st.stop()
 
 pages = [
-    st.Page(PAGES / "leaderboard.py", title="Leaderboard", url_path="leaderboard", default=True),
-    st.Page(PAGES / "model.py", title="Model", url_path="model"),
-    st.Page(PAGES / "samples.py", title="Samples", url_path="samples"),
-    st.Page(PAGES / "pairwise.py", title="Pairwise", url_path="pairwise"),
-    st.Page(PAGES / "ratings.py", title="Ratings", url_path="ratings"),
+    st.Page(VIEWS / "leaderboard.py", title="Leaderboard", url_path="leaderboard", default=True),
+    st.Page(VIEWS / "model.py", title="Model", url_path="model"),
+    st.Page(VIEWS / "samples.py", title="Samples", url_path="samples"),
+    st.Page(VIEWS / "pairwise.py", title="Pairwise", url_path="pairwise"),
+    st.Page(VIEWS / "ratings.py", title="Ratings", url_path="ratings"),
 ]
 if data.settings().arena:
-    pages.append(st.Page(PAGES / "arena.py", title="Arena", url_path="arena"))
+    pages.append(st.Page(VIEWS / "arena.py", title="Arena", url_path="arena"))
 st.navigation(pages).run()

@@ -24,7 +24,7 @@ from evalkit.ratings.votes import JUDGMENT_WINNER, annotator_id, votes_from_rows
 from evalkit.store import Store
 from tests.leaderboard.conftest import FIXTURE_JUDGE, SeededStore
 
-PAIRWISE, ARENA, RATINGS = "pages/pairwise.py", "pages/arena.py", "pages/ratings.py"
+PAIRWISE, ARENA, RATINGS = "views/pairwise.py", "views/arena.py", "views/ratings.py"
 
 
 def open_page(app_test: Callable[..., Any], store: Path, page: str, **kwargs: Any) -> Any:

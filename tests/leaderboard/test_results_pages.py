@@ -128,7 +128,7 @@ def test_csv_download_is_the_table(app_test: AppFactory, seeded_store: SeededSto
 def test_empty_store_explains_how_to_start(app_test: AppFactory, empty_store: Path) -> None:
     at = _leaderboard(app_test, empty_store)
     assert any("evalkit run suites/quickstart.yaml --model smollm2-135m-instruct" in i.value for i in at.info)
-    for page in ("pages/model.py", "pages/samples.py"):
+    for page in ("views/model.py", "views/samples.py"):
         at.switch_page(page)
         assert _ok(at.run()).info
 
@@ -138,7 +138,7 @@ def test_empty_store_explains_how_to_start(app_test: AppFactory, empty_store: Pa
 
 def test_model_page_lineage_deltas_are_the_stored_differences(app_test: AppFactory,
                                                              seeded_store: SeededStore) -> None:
-    at = _page(app_test, seeded_store.path, "pages/model.py", model=seeded_store.dpo)
+    at = _page(app_test, seeded_store.path, "views/model.py", model=seeded_store.dpo)
     assert at.selectbox(key="model_pick").value == seeded_store.dpo
     lineage = _table(at, "model_lineage")
     assert list(lineage.columns) == ["task", "metric", "base", "SFT", "Δ SFT", "DPO", "Δ DPO"]
@@ -162,7 +162,7 @@ def test_model_page_lineage_deltas_are_the_stored_differences(app_test: AppFacto
 
 
 def test_model_page_without_lineage_has_no_loss_curve(app_test: AppFactory, seeded_store: SeededStore) -> None:
-    at = _page(app_test, seeded_store.path, "pages/model.py", model=seeded_store.base)
+    at = _page(app_test, seeded_store.path, "views/model.py", model=seeded_store.base)
     assert [el for el in at.main if getattr(el, "type", "") == "vega_lite_chart"]  # the comparison
     assert "Training loss" not in [s.value for s in at.subheader]
 
@@ -171,7 +171,7 @@ def test_model_page_without_lineage_has_no_loss_curve(app_test: AppFactory, seed
 
 
 def _samples(app_test: AppFactory, seeded_store: SeededStore, model: str, task: str) -> AppTest:
-    at = _page(app_test, seeded_store.path, "pages/samples.py", model=model)
+    at = _page(app_test, seeded_store.path, "views/samples.py", model=model)
     assert at.selectbox(key="samples_run").value is not None
     at.selectbox(key="samples_task").set_value(task).run()
     return _ok(at)

@@ -61,4 +61,4 @@ st.download_button("Download CSV", rv.to_csv(table), file_name="leaderboard.csv"
 
 picked = st.selectbox("Open a model's page", table["model"].tolist(), index=None, key="lb_open")
 if picked is not None:
-    st.switch_page("pages/model.py", query_params={"model": picked})
+    st.switch_page("views/model.py", query_params={"model": picked})
