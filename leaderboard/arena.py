@@ -34,6 +34,7 @@ from evalkit.errors import UserError
 from evalkit.leaderboard import queries
 from evalkit.ratings.votes import annotator_id
 from evalkit.store import Store
+from evalkit.store.store import VoteLimitReached
 
 #: The store setting that holds the per-store secret annotator names are hashed with.
 SALT_SETTING = "annotator_salt"
@@ -226,8 +227,7 @@ def cast_vote(store: Store, session_battle: Battle | None, battle_id: int, annot
     Refused unless ``battle_id`` is this session's battle (``session_battle``) and the stored battle
     was shown to ``annotator``; a battle that already has its vote gives ``DUPLICATE`` (a double
     submit); an annotator with ``votes_per_minute`` votes in the last 60 s (counted in the votes
-    table, so across sessions and processes) gives ``RATE_LIMITED``. Two sessions of one annotator
-    voting in the same instant may each pass the count: the limit is a brake, not an exact quota.
+    table in the same transaction as the insert, so across sessions and processes) gives ``RATE_LIMITED``.
     """
     if session_battle is None or session_battle.id != battle_id or session_battle.annotator != annotator:
         return VoteResult.REFUSED
@@ -238,10 +238,10 @@ def cast_vote(store: Store, session_battle: Battle | None, battle_id: int, annot
             return VoteResult.REFUSED
         if state["voted"]:
             return VoteResult.DUPLICATE
-        if queries.votes_since(conn, annotator, since) >= votes_per_minute:
-            return VoteResult.RATE_LIMITED
     try:
-        store.add_vote(battle_id, annotator, session_battle.choice(position))
+        store.add_vote(battle_id, annotator, session_battle.choice(position), at_most=(votes_per_minute, since))
+    except VoteLimitReached:
+        return VoteResult.RATE_LIMITED
     except ValueError:
         # Another submit of the same battle won the race between the check and the insert.
         with _reader(store.path) as conn:

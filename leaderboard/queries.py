@@ -284,9 +284,3 @@ def battle_state(conn: sqlite3.Connection, battle_id: int) -> dict[str, Any] | N
     row = conn.execute("SELECT b.annotator, v.id IS NOT NULL FROM battles b LEFT JOIN votes v ON v.battle_id = b.id "
                        "WHERE b.id = ?", (battle_id,)).fetchone()
     return None if row is None else {"annotator": row[0], "voted": bool(row[1])}
-
-
-def votes_since(conn: sqlite3.Connection, annotator: str, since: str) -> int:
-    """Votes ``annotator`` cast after ``since`` (ISO-8601 UTC text, as the store writes its times)."""
-    row = conn.execute("SELECT COUNT(*) FROM votes WHERE annotator = ? AND created_at > ?", (annotator, since))
-    return int(row.fetchone()[0])

@@ -69,6 +69,10 @@ def _result_from_row(row: sqlite3.Row) -> ResultRow:
     return ResultRow(row["task"], row["metric"], row["filter"], value, stderr, int(row["n"]))
 
 
+class VoteLimitReached(ValueError):
+    """An annotator's vote was refused: they reached the limit of votes in the window asked for."""
+
+
 class Store(JudgmentsTable):
     """A handle on the results database at ``path``; usable as a context manager.
 
@@ -516,14 +520,25 @@ class Store(JudgmentsTable):
             "VALUES (?, ?, ?, ?, ?, ?)", (utc_now(), question_id, model_a, model_b, shown_left, annotator),
         ).lastrowid or 0))
 
-    def add_vote(self, battle_id: int, annotator: str, choice: str) -> None:
-        """Record the one vote of battle ``battle_id``; a second vote on it raises ``ValueError``."""
+    def add_vote(self, battle_id: int, annotator: str, choice: str, *,
+                 at_most: tuple[int, str] | None = None) -> None:
+        """Record the one vote of battle ``battle_id``; a second vote on it raises ``ValueError``.
+
+        ``at_most=(n, since)``: refuse (:class:`VoteLimitReached`) when ``annotator`` already has ``n``
+        votes created at or after ``since`` (ISO-8601 UTC). The count and the insert are one write
+        transaction, so concurrent sessions of one annotator cannot both slip under the limit.
+        """
         if choice not in self._CHOICES:
             raise ValueError(f"choice must be one of {', '.join(self._CHOICES)}, not {choice!r}")
 
         def insert(c: sqlite3.Connection) -> None:
             if c.execute("SELECT 1 FROM battles WHERE id = ?", (battle_id,)).fetchone() is None:
                 raise ValueError(f"no battle {battle_id}")
+            if at_most is not None:
+                recent = c.execute("SELECT COUNT(*) FROM votes WHERE annotator = ? AND created_at >= ?",
+                                   (annotator, at_most[1])).fetchone()[0]
+                if recent >= at_most[0]:
+                    raise VoteLimitReached(f"annotator has {recent} votes since {at_most[1]} (limit {at_most[0]})")
             try:
                 c.execute("INSERT INTO votes (battle_id, annotator, choice, created_at) VALUES (?, ?, ?, ?)",
                           (battle_id, annotator, choice, utc_now()))

@@ -49,3 +49,34 @@ def test_the_schema_itself_refuses_bad_rows(tmp_path: Path) -> None:
         with pytest.raises(sqlite3.IntegrityError):
             conn.execute(sql)
     conn.close()
+
+
+def test_a_vote_limit_holds_under_concurrent_sessions_of_one_annotator(tmp_path: Path) -> None:
+    import threading
+
+    from evalkit.store.store import VoteLimitReached
+
+    path = tmp_path / "s.db"
+    with Store(path) as store:
+        battles = [store.add_battle(f"q{i}", "A", "B", annotator="h") for i in range(12)]
+    outcomes: list[str] = []
+    start = threading.Barrier(4)
+
+    def session(mine: list[int]) -> None:
+        with Store(path) as own:  # each session has its own connection, as each page session does
+            start.wait()
+            for battle in mine:
+                try:
+                    own.add_vote(battle, "h", "tie", at_most=(5, "2000-01-01T00:00:00"))
+                    outcomes.append("stored")
+                except VoteLimitReached:
+                    outcomes.append("limited")
+
+    threads = [threading.Thread(target=session, args=(battles[i::4],)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["limited"] * 7 + ["stored"] * 5
+    with Store(path) as store:
+        assert len(store.list_votes()) == 5
