@@ -183,7 +183,7 @@ def browser_timings(store: Path, log: Path) -> list[Timing]:
 
     out = []
     # The leaderboard is opened at the root URL, as people do: before the entry point has run once in the
-    # server, Streamlit does not know its pages and a deep link is not served as the app declares it.
+    # server, Streamlit does not know its pages and a deep link may flash "page not found" first.
     with leaderboard_server(store, log) as url, chromium() as browser:
         for visit in ("first visit", "second visit"):
             out.append(Timing(f"Chromium, {visit}", "leaderboard",

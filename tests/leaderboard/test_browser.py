@@ -50,8 +50,8 @@ def test_leaderboard_and_arena_in_chromium(tmp_path: Path) -> None:
     shots = tmp_path / "screenshots"
     with leaderboard_server(store, tmp_path / "server.log") as url, chromium() as browser:
         page = new_page(browser)
-        # The root URL: until the entry point has run once in the server, Streamlit does not know the pages
-        # st.navigation declares, and a deep link (/arena) is served as a bare page script or "not found".
+        # The root URL first, as people arrive: Streamlit learns the pages st.navigation declares when the
+        # entry point first runs, so a deep link to a fresh server may flash "page not found" first.
         page.goto(url)
         # A name is in the DOM either as text or as a cell of st.dataframe's hidden accessibility table.
         expect(page.get_by_text(MODELS[1], exact=True).first).to_be_attached()
