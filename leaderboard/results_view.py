@@ -157,11 +157,13 @@ def leaderboard_frame(results: pd.DataFrame, details: pd.DataFrame, *, suites: S
 
 def default_average_columns(table: pd.DataFrame) -> list[str]:
     """The columns averaged until the user chooses: the higher-is-better ones (a perplexity in a mean
-    of accuracies would swamp it and reward the wrong direction) that every shown model has, so that
-    each row gets an average; when no such column is shared, all higher-is-better ones."""
+    of accuracies would swamp it and reward the wrong direction) that the most shown models have, so
+    that models evaluated on the same suite get an average even when others ran something else."""
     higher = [c for c in metric_columns(table) if not is_lower_better(c)]
-    shared = [c for c in higher if table[c].notna().all()]
-    return shared or higher
+    if not higher:
+        return []
+    counts = table[higher].notna().sum()
+    return [c for c in higher if counts[c] == counts.max()]
 
 
 def short_time(value: Any) -> str | None:

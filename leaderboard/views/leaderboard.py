@@ -32,12 +32,13 @@ if table.empty:
     st.info("No model matches these filters.")
     st.stop()
 columns = rv.metric_columns(table)
-chosen = st.multiselect("Average over", columns, default=rv.default_average_columns(table), key="lb_average")
+with st.expander("Columns averaged", expanded=False):
+    chosen = st.multiselect("Average over", columns, default=rv.default_average_columns(table), key="lb_average")
 table = rv.with_average(table, chosen)
 show_stderr = st.toggle("Show ± stderr (as text: sorts as text)", key="lb_stderr")
 st.caption(f"{len(table)} models · each model's latest finished or imported run per suite · "
-           f"best value per column highlighted (lowest for perplexities) · the average is empty for a model "
-           f"missing one of the averaged columns")
+           f"best value per column highlighted (lowest for perplexities) · average over {len(chosen)} columns "
+           f"(empty for a model missing one of them)")
 
 shown: pd.DataFrame | pd.io.formats.style.Styler = table
 if show_stderr:

@@ -289,9 +289,10 @@ def test_unit_score_metrics_and_page_count() -> None:
     assert (rv.page_count(0, 50), rv.page_count(50, 50), rv.page_count(51, 50)) == (1, 1, 2)
 
 
-def test_the_default_average_covers_the_higher_is_better_columns_every_model_has() -> None:
+def test_the_default_average_covers_the_higher_is_better_columns_most_models_have() -> None:
     table = pd.DataFrame({"model": ["a", "b"], "x/acc": [0.5, 0.7], "y/acc": [0.1, None],
                           "ppl/word_perplexity": [9.0, 8.0]})
     assert rv.default_average_columns(table) == ["x/acc"]
-    assert rv.default_average_columns(table.drop(columns=["x/acc"])) == ["y/acc"]  # none shared: all of them
+    assert rv.default_average_columns(table.drop(columns=["x/acc"])) == ["y/acc"]
+    assert rv.default_average_columns(table[["model", "ppl/word_perplexity"]]) == []
     assert rv.short_time("2026-12-01T19:09:51.440211+00:00") == "2026-12-01 19:09" and rv.short_time(None) is None
