@@ -157,9 +157,12 @@ def leaderboard_frame(results: pd.DataFrame, details: pd.DataFrame, *, suites: S
 
 def default_average_columns(table: pd.DataFrame) -> list[str]:
     """The columns averaged until the user chooses: the higher-is-better ones (a perplexity in a mean
-    of accuracies would swamp it and reward the wrong direction) that the most shown models have, so
-    that models evaluated on the same suite get an average even when others ran something else."""
+    of accuracies would swamp it and reward the wrong direction) on a 0–1 scale (BLEU's 0–100 would
+    outweigh every accuracy), among them those the most shown models have, so that models evaluated
+    on the same suite get an average even when others ran something else."""
     higher = [c for c in metric_columns(table) if not is_lower_better(c)]
+    unit = [c for c in higher if table[c].dropna().between(0, 1).all()]
+    higher = unit or higher
     if not higher:
         return []
     counts = table[higher].notna().sum()

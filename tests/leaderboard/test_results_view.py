@@ -295,4 +295,7 @@ def test_the_default_average_covers_the_higher_is_better_columns_most_models_hav
     assert rv.default_average_columns(table) == ["x/acc"]
     assert rv.default_average_columns(table.drop(columns=["x/acc"])) == ["y/acc"]
     assert rv.default_average_columns(table[["model", "ppl/word_perplexity"]]) == []
+    with_bleu = table.assign(**{"qa/bleu": [24.0, 31.5]})  # 0-100: left out while 0-1 columns exist
+    assert rv.default_average_columns(with_bleu) == ["x/acc"]
+    assert rv.default_average_columns(with_bleu[["model", "qa/bleu"]]) == ["qa/bleu"]
     assert rv.short_time("2026-12-01T19:09:51.440211+00:00") == "2026-12-01 19:09" and rv.short_time(None) is None
