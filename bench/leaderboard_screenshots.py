@@ -35,6 +35,8 @@ from tests.leaderboard.browser import (  # noqa: E402
 
 #: A name for the arena's annotator field (the arena shows a battle once a name is entered; no vote is cast).
 ANNOTATOR = "readme"
+#: The model page's picture is this tall, to reach the lineage table and the loss curve.
+MODEL_PAGE_HEIGHT = 2300
 
 
 def newest_model(store: Path) -> str | None:
@@ -65,9 +67,13 @@ def take(store: Path, out: Path, model: str | None, log: Path) -> list[Path]:
         page.get_by_role("heading", name="Leaderboard").wait_for()
         shots.append(screenshot(page, out, "leaderboard.png"))
 
+        # A tall window: the lineage and the loss curve lie below the metrics, and Streamlit scrolls its own
+        # container rather than the page, so a full-page screenshot would still stop at the window's edge.
+        page.set_viewport_size({"width": 1280, "height": MODEL_PAGE_HEIGHT})
         page.goto(f"{url}/model" + (f"?model={model}" if model else ""))
         page.get_by_role("heading", name="Model").first.wait_for()
         shots.append(screenshot(page, out, "model.png"))
+        page.set_viewport_size({"width": 1280, "height": 800})
 
         page.goto(f"{url}/arena")
         page.get_by_label("Your name").fill(ANNOTATOR)

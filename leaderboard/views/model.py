@@ -43,7 +43,7 @@ bars = rv.comparison(results, [model, *others], column) if column else None
 if bars is not None and not bars.empty:
     base = alt.Chart(bars).encode(x=alt.X("model:N", sort=None, title=None))
     chart = (base.mark_bar().encode(y=alt.Y("value:Q", title=column), tooltip=["model", "value", "stderr"])
-             + base.mark_errorbar().encode(y="lower:Q", y2="upper:Q"))
+             + base.mark_errorbar().encode(y=alt.Y("lower:Q", title=column), y2="upper:Q"))
     st.altair_chart(chart, width="stretch")
     st.caption("Error bars: ± one standard error (none drawn where the evaluation reports none).")
 
@@ -66,4 +66,5 @@ if not curve.empty:
     if info["lineage_kind"] == "merge":
         st.caption("The training curve of the adapter this checkpoint was merged from.")
     st.altair_chart(alt.Chart(curve).mark_line(point=True).encode(
-        x=alt.X("step:Q"), y=alt.Y("loss:Q"), tooltip=["step", "loss", "learning_rate"]), width="stretch")
+        x=alt.X("step:Q"), y=alt.Y("loss:Q", scale=alt.Scale(zero=False)),
+        tooltip=["step", "loss", "learning_rate"]), width="stretch")
