@@ -40,6 +40,15 @@ def evalkit_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(autouse=True)
+def _keep_installed_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test that calls ``evalkit.cli.main`` in-process installs the environment main read (fixed values);
+    restored afterwards, so later tests see their own variables again."""
+    import evalkit.config
+
+    monkeypatch.setattr(evalkit.config, "_installed", evalkit.config._installed)
+
+
+@pytest.fixture(autouse=True)
 def evalkit_env(tmp_path: Path, evalkit_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Each test gets its own EVALKIT_HOME (so its own results store)."""
     home = tmp_path / "evalkit-home"

@@ -18,8 +18,10 @@ from evalkit.errors import UserError
 from evalkit.suites import Suite, load_suite
 from tests.conftest import REPO
 
-# The edge reads the environment; the sandbox bootstrap runs in another interpreter (exempt).
-ALLOWED = {REPO / "evalkit" / "cli.py", REPO / "evalkit" / "sandbox" / "bootstrap.py"}
+# The edge reads the environment; the sandbox bootstrap runs in another interpreter (exempt); the
+# leaderboard command hands its environment, plus the app's settings, to the Streamlit process it starts.
+ALLOWED = {REPO / "evalkit" / "cli.py", REPO / "evalkit" / "sandbox" / "bootstrap.py",
+           REPO / "evalkit" / "commands" / "leaderboard.py"}
 ENV_NAMES = {"environ", "environb", "getenv", "getenvb", "putenv", "unsetenv"}
 
 

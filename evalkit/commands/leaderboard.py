@@ -70,6 +70,8 @@ def run(args: argparse.Namespace, env: Environment) -> int:
                "--client.toolbarMode", "viewer"]
     print(f"evalkit leaderboard: http://{args.host}:{args.port} (store {path})", file=sys.stderr)
     try:
+        # The only environment access outside the CLI edge: passed on whole to the app's own process, whose
+        # edge (evalkit.leaderboard.settings) reads it.
         return subprocess.call(command, env={**os.environ, **settings.to_environ()})
     except KeyboardInterrupt:
         return 0

@@ -8,18 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from evalkit import config
 from evalkit.cli import main
 from evalkit.store import Store
 
 REPO = Path(__file__).resolve().parents[2]
 LLMFAO = REPO.parent / "shared" / "data" / "arena" / "llmfao_crowd_comparisons.csv"
-
-
-@pytest.fixture(autouse=True)
-def _keep_installed_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    # main() installs the environment it read; restored afterwards so later tests see theirs.
-    monkeypatch.setattr(config, "_installed", config._installed)
 
 
 def _write(tmp_path: Path, rows: list[tuple[str, str, str]]) -> Path:
