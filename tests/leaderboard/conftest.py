@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from evalkit.store import Store
-from tests.conftest import REPO, SHARED_DATA, run_cli, write_jsonl
+from tests.conftest import REPO, run_cli, write_jsonl
 from tests.harness.train_script import CHATML, conversations
 
 APP = REPO / "leaderboard" / "app.py"
@@ -69,9 +69,8 @@ tasks:
     metrics: [bleu, rouge]
   - name: mmlu
     evaluator: mmlu
-    dataset: {{path: cais/mmlu, name: all, split: test}}
+    dataset: {{path: {mmlu}}}
     subjects: [high_school_geography]
-    limit_per_subject: 6
   - name: humaneval
     evaluator: humaneval
     limit: 2
@@ -90,6 +89,27 @@ def _preferences(n: int = 8) -> list[dict]:
     return [{"prompt": [{"role": "user", "content": f"What is {i} plus {i}?"}],
              "chosen": [{"role": "assistant", "content": f"It is {2 * i}."}],
              "rejected": [{"role": "assistant", "content": f"It is {2 * i + 1}."}]} for i in range(n)]
+
+
+# Project-written questions in MMLU's original layout (question, A, B, C, D, answer letter), so the seeded
+# store needs no data from outside the repository.
+GEOGRAPHY = [
+    ("Which river flows through Cairo?", "Nile", "Amazon", "Danube", "Mekong", "A"),
+    ("Which is the largest ocean?", "Atlantic", "Pacific", "Indian", "Arctic", "B"),
+    ("Which continent is Kenya in?", "Asia", "Europe", "Africa", "Oceania", "C"),
+    ("Which country has the most people living in it in 2020?", "Brazil", "Russia", "Japan", "China", "D"),
+    ("Which line divides the Earth into north and south?", "The equator", "A meridian", "A tropic", "A border", "A"),
+    ("What is a delta?", "A mountain", "Land where a river meets the sea", "A desert", "A glacier", "B"),
+]
+
+
+def _write_mmlu(root: Path) -> None:
+    import csv
+
+    for split, rows in (("dev", GEOGRAPHY[:1]), ("test", GEOGRAPHY)):
+        (root / split).mkdir(parents=True, exist_ok=True)
+        with (root / split / f"high_school_geography_{split}.csv").open("w", newline="") as out:
+            csv.writer(out).writerows(rows)
 
 
 def seed_verdicts(store: Store, models: tuple[str, ...], questions: list[str]) -> None:
@@ -159,10 +179,11 @@ def seeded_store(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path)
                                        {"text": "Rivers carve valleys over thousands of years."}])
     write_jsonl(work / "qa.jsonl", [{"prompt": f"Q: What is {i} plus {i}?\nA:", "references": [f"{2 * i}"]}
                                     for i in range(4)])
-    (work / "suite.yaml").write_text(SUITE.format(texts=work / "texts.jsonl", qa=work / "qa.jsonl"))
+    _write_mmlu(work / "mmlu")
+    (work / "suite.yaml").write_text(SUITE.format(texts=work / "texts.jsonl", qa=work / "qa.jsonl", mmlu=work / "mmlu"))
     for model in ("tiny-base", "sft", "dpo"):
         _cli("run", str(work / "suite.yaml"), "--model", model, "--store", str(store), "--device", "cpu",
-             "--data-root", str(SHARED_DATA), "--output", str(work / f"run-{model}"), cwd=work)
+             "--output", str(work / f"run-{model}"), cwd=work)
     _cli("results", "import", str(LM_EVAL_RESULTS), "--store", str(store), cwd=work)
 
     # -- judge: answers and (unscored) judgments of the tiny judge; then the fixture verdicts and votes -
