@@ -16,7 +16,6 @@ own voting is tested through the UI). Those rows are written through the store's
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -256,7 +255,3 @@ def stored_results(store: Path, model: str) -> dict[tuple[str, str, str], float]
     with Store(store) as s:
         run = next(r for r in s.list_runs() if r.model_name == model)
         return {(r.task, r.metric, r.filter): r.value for r in s.get_results(run.run_id)}
-
-
-def json_lines(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
