@@ -18,7 +18,8 @@ VIEWS = Path(__file__).resolve().parent / "views"
 
 st.set_page_config(page_title="evalkit leaderboard", layout="wide")
 
-# Migrates an older store once per process; a newer or foreign file is one st.error line, and no page runs.
+# Migrates an older store once per process; a newer or foreign file is one st.error line, and no page runs
+# (so the pages do not check again).
 if data.open_store() is None:
     st.stop()
 

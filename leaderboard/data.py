@@ -59,7 +59,9 @@ def _open(path: str) -> _VersionWatch:
 
 
 def open_store() -> str | None:
-    """Make sure the store opens (migrated); on a problem show it in one line and return ``None``."""
+    """Make sure the store opens (migrated); on a problem show it in one line and return ``None``.
+
+    ``app.py`` calls it before any page runs, so the pages themselves need not."""
     path = str(settings().store)
     try:
         _open(path)

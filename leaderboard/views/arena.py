@@ -25,8 +25,6 @@ settings = data.settings()
 if not settings.arena:
     st.info("The arena is off: start the leaderboard with `evalkit leaderboard --arena` to vote.")
     st.stop()
-if data.open_store() is None:
-    st.stop()
 tokens = None
 if settings.annotator_tokens is not None:
     try:

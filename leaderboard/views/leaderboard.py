@@ -13,8 +13,6 @@ FIRST_RUN = "evalkit run suites/quickstart.yaml --model smollm2-135m-instruct"
 MAX_STYLED_CELLS = 4000
 
 st.title("Leaderboard")
-if data.open_store() is None:
-    st.stop()
 results = data.load(queries.leaderboard_results)
 if results.empty:
     st.info(f"No evaluation results in this store yet. Run a first evaluation:\n\n```\n{FIRST_RUN}\n```\n\n"

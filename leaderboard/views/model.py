@@ -9,8 +9,6 @@ from evalkit.leaderboard import data, queries
 from evalkit.leaderboard import results_view as rv
 
 st.title("Model")
-if data.open_store() is None:
-    st.stop()
 details = data.load(queries.model_details)
 if details.empty:
     st.info("No evaluated models in this store yet: run `evalkit run SUITE --model MODEL` first.")

@@ -9,8 +9,6 @@ import streamlit as st
 from evalkit.leaderboard import comparisons, data, queries
 
 st.title("Pairwise judgments")
-if data.open_store() is None:
-    st.stop()
 
 filters = data.load(queries.judgment_filters)
 if not filters:

@@ -10,8 +10,6 @@ import streamlit as st
 from evalkit.leaderboard import comparisons, data, queries
 
 st.title("Ratings")
-if data.open_store() is None:
-    st.stop()
 
 human = data.load(queries.human_votes)
 judge = data.load(queries.judge_votes)

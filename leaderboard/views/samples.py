@@ -11,8 +11,6 @@ from evalkit.leaderboard import results_view as rv
 PAGE_SIZE = 50
 
 st.title("Samples")
-if data.open_store() is None:
-    st.stop()
 runs = data.load(queries.sample_runs)
 if runs.empty:
     st.info("No per-item samples in this store yet: `evalkit run SUITE --model MODEL` stores them.")
