@@ -104,12 +104,3 @@ class JudgmentsTable:
                 "SELECT * FROM answers ORDER BY model, question_id").fetchall()])
         return self._read(lambda c: [dict(r) for r in c.execute(
             "SELECT * FROM answers WHERE model = ? ORDER BY question_id", (model,)).fetchall()])
-
-    def setting(self, key: str, make: Callable[[], str]) -> str:
-        """The store setting ``key``; made with ``make()`` and stored when absent (race-free: the first
-        writer wins and every process reads its value)."""
-        def get_or_make(c: sqlite3.Connection) -> str:
-            c.execute("INSERT OR IGNORE INTO store_settings (key, value) VALUES (?, ?)", (key, make()))
-            return str(c.execute("SELECT value FROM store_settings WHERE key = ?", (key,)).fetchone()[0])
-
-        return self._write(get_or_make)

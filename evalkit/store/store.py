@@ -501,6 +501,17 @@ class Store(JudgmentsTable):
         """Return how many score sets are cached (all releases)."""
         return self._read(lambda c: int(c.execute("SELECT COUNT(*) FROM score_cache").fetchone()[0]))
 
+    # -- store settings (migration 0006) ---------------------------------------------------
+
+    def setting(self, key: str, make: Callable[[], str]) -> str:
+        """The store setting ``key``; made with ``make()`` and stored when absent (race-free: the first
+        writer wins and every process reads its value)."""
+        def get_or_make(c: sqlite3.Connection) -> str:
+            c.execute("INSERT OR IGNORE INTO store_settings (key, value) VALUES (?, ?)", (key, make()))
+            return str(c.execute("SELECT value FROM store_settings WHERE key = ?", (key,)).fetchone()[0])
+
+        return self._write(get_or_make)
+
     # -- battles and votes (human preferences; rated by `evalkit elo --store`) ---------------
 
     _CHOICES = ("model_a", "model_b", "tie", "tie (bothbad)")
