@@ -136,9 +136,10 @@ def seed_verdicts(store: Store, models: tuple[str, ...], questions: list[str]) -
 
 def seed_votes(store: Store, models: tuple[str, ...], questions: list[str]) -> None:
     """Human votes on every pair of ``models`` and question, both screen orders, two annotators."""
+    from evalkit.leaderboard.arena import SALT_SETTING
     from evalkit.ratings.votes import annotator_id
 
-    salt = store.setting("annotator_salt", lambda: "fixture-salt")
+    salt = store.setting(SALT_SETTING, lambda: "fixture-salt")  # a fixed salt: reproducible ids
     choices = ["model_a", "model_a", "model_b", "tie", "tie (bothbad)", "model_a"]
     n = 0
     for i, model_a in enumerate(models):
