@@ -71,6 +71,14 @@ class Evaluator(ABC):
         self.settings = settings
         self.ctx = ctx
 
+    def metric_directions(self) -> dict[str, bool]:
+        """For each metric, whether higher is better (recorded in results.json)."""
+        return dict(self.higher_is_better)
+
+    def task_version(self) -> Any:
+        """The version recorded for this task in results.json (a task file's ``metadata.version``)."""
+        return self.version
+
     # -- documents ---------------------------------------------------------------------------
     def load_docs(self, dataset: DatasetSpec) -> list[dict[str, Any]]:
         """All documents of the task, in a fixed order. Default: the generic dataset loader."""

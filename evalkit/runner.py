@@ -107,6 +107,7 @@ def run_suite(suite: Suite, config: RunConfig) -> RunOutcome:
                          str(out_dir))
         try:
             outcome = _execute(prepared, ref, config, store, run_id, out_dir, device, config.batch_size)
+            _add_group_results(suite, outcome, store, run_id)
         except BaseException:
             store.finish_run(run_id, "failed", {})
             raise
@@ -117,8 +118,8 @@ def run_suite(suite: Suite, config: RunConfig) -> RunOutcome:
         write_json_atomic(out_dir / "results.json", {
             "results": {t: task_results_block(t, by_filter) for t, by_filter in outcome.results.items()},
             "n-samples": {p.task.name: {"original": p.n_original, "effective": len(p.docs)} for p in prepared},
-            "higher_is_better": {p.task.name: p.evaluator.higher_is_better for p in prepared},
-            "versions": {p.task.name: p.evaluator.version for p in prepared},
+            "higher_is_better": {p.task.name: p.evaluator.metric_directions() for p in prepared},
+            "versions": {p.task.name: p.evaluator.task_version() for p in prepared},
             "config": record, "timing": timing, "run_id": run_id, "skipped": skipped,
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
         })
@@ -175,6 +176,18 @@ def _execute(prepared: list[PreparedTask], ref: ModelRef | None, opts: RunConfig
                                    for f, metrics in by_filter.items() for m, a in metrics.items()])
     return RunOutcome(run_id, out_dir, results, stats,
                       {"requests_s": requests_s, "scoring_s": time.perf_counter() - t1})
+
+
+def _add_group_results(suite: Suite, outcome: RunOutcome, store: Store, run_id: str) -> None:
+    """lm-eval groups of the suite's task files, from their tasks' results (groups whose tasks all ran)."""
+    if not suite.groups:
+        return
+    from evalkit.tasks.groups import group_results
+
+    for group, by_filter in group_results(suite.groups, outcome.results).items():
+        outcome.results[group] = by_filter
+        store.add_results(run_id, [ResultRow(group, m, f, a.value, a.stderr, a.n)
+                                   for f, metrics in by_filter.items() for m, a in metrics.items()])
 
 
 #: Bumped when the cached payload's shape changes, so that older payloads are not read back as new.
@@ -251,9 +264,8 @@ def _prepare(task: ResolvedTask, config: RunConfig, device: str, format_chat: Ch
     ctx = TaskContext(task.name, config.seed, task.generation, task.base_dir, config.data_root, device, format_chat,
                       dataset=task.dataset)
     evaluator = task.evaluator(task.settings, ctx)
-    assert task.dataset is not None
     try:
-        docs = evaluator.load_docs(task.dataset)
+        docs = evaluator.load_docs(task.dataset or evaluator.task_dataset())
     except UserError as exc:
         raise UserError(f"task {task.name}: {exc}") from None
     n_original = len(docs)

@@ -16,7 +16,8 @@ HELP = "run a suite on a model"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("suite", type=Path, help="suite YAML file")
+    parser.add_argument("suite", type=Path, help="suite YAML file, lm-eval task or group file, folder of task files, "
+                        "or a shipped task name (arc_easy; `evalkit tasks list`)")
     parser.add_argument("--model", help="checkpoint folder, PEFT adapter folder, .gguf file, hub id, built-in "
                         "alias (see `evalkit models list`) or openai:<base_url>#<model>")
     parser.add_argument("--output", type=Path, help="output folder (default runs/<suite>__<model>__<time>)")
@@ -30,6 +31,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, help="overrides the suite's seed")
     parser.add_argument("--tasks", help="comma-separated subset of the suite's tasks")
     parser.add_argument("--no-cache", action="store_true", help="ignore cached answers and recompute them")
+    parser.add_argument("--allow-task-code", action="store_true",
+                        help="let task files run their own Python (!function, process_results, custom_dataset, "
+                        "filter: custom, evaluate: metrics). RISK: that code runs with your permissions, unsandboxed, "
+                        "when the task loads; only use it on task files you trust. Without it such code is refused "
+                        "(lm-eval's own helpers for the standard tasks are recognised and run as built-ins)")
 
 
 def run_config(args: argparse.Namespace, suite: Suite, env: Environment) -> RunConfig:
@@ -47,6 +53,7 @@ def run(args: argparse.Namespace, env: Environment) -> int:
     from evalkit.runner import print_summary, run_suite
     from evalkit.suites import load_suite
 
-    suite = load_suite(args.suite)  # checked whole (local data files included) before anything runs
+    # Checked whole (local data files included) before anything runs.
+    suite = load_suite(args.suite, allow_task_code=args.allow_task_code)
     print_summary(run_suite(suite, run_config(args, suite, env)))
     return 0

@@ -45,12 +45,14 @@ class TemplateChat:
         self._tokenizer: Any = None
         self._warned = False
 
-    def __call__(self, messages: Messages) -> str:
+    def __call__(self, messages: Messages, add_generation_prompt: bool = True) -> str:
+        """The prompt text; ``add_generation_prompt=False`` continues the final (assistant) message instead,
+        as lm-eval does for a task's ``gen_prefix``."""
         from jinja2.exceptions import TemplateError
 
         tokenizer = self._load()
         try:
-            return self._render(tokenizer, messages)
+            return self._render(tokenizer, messages, add_generation_prompt)
         except TemplateError as exc:
             if not any(m["role"] == "system" for m in messages):
                 raise UserError(f"model {self.model_name}: its chat template failed: {exc}") from None
@@ -61,7 +63,7 @@ class TemplateChat:
                 print(f"warning: model {self.model_name}: its chat template rejects a system turn ({exc}); "
                       "the system turn is dropped, as lm-eval does", file=sys.stderr)
             try:
-                return self._render(tokenizer, [m for m in messages if m["role"] != "system"])
+                return self._render(tokenizer, [m for m in messages if m["role"] != "system"], add_generation_prompt)
             except TemplateError as again:
                 raise UserError(f"model {self.model_name}: its chat template failed: {again}") from None
 
@@ -75,8 +77,9 @@ class TemplateChat:
         return self._tokenizer
 
     @staticmethod
-    def _render(tokenizer: Any, messages: Messages) -> str:
-        return str(tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
+    def _render(tokenizer: Any, messages: Messages, add_generation_prompt: bool) -> str:
+        return str(tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt,
+                                                 continue_final_message=not add_generation_prompt))
 
 
 class SingleUserTurn:
@@ -86,7 +89,10 @@ class SingleUserTurn:
     def __init__(self, spec: str):
         self.spec = spec
 
-    def __call__(self, messages: Messages) -> str:
+    def __call__(self, messages: Messages, add_generation_prompt: bool = True) -> str:
+        if not add_generation_prompt:
+            raise UserError(f"--model {self.spec}: an endpoint cannot continue an assistant prefix (gen_prefix) "
+                            "under a chat template")
         if len(messages) != 1 or messages[0]["role"] != "user":
             raise UserError(f"--model {self.spec}: an endpoint takes one user turn; this task's chat prompt has "
                             f"{len(messages)} turns (unset apply_chat_template or fewshot_as_multiturn)")

@@ -8,9 +8,10 @@ a suite names exist (relative to the suite file), so a typo there is reported li
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evalkit.data import DatasetSpec
 from evalkit.evaluator import Evaluator, EvaluatorSettings, evaluator_registry
@@ -18,6 +19,9 @@ from evalkit.registry import UnknownName
 from evalkit.suites.schema import COMMON_KEYS, Defaults, GenerationSettings, SuiteFile, TaskCommon
 from evalkit.suites.validation import validate
 from evalkit.suites.yaml_source import Loc, SourceMap, load_yaml
+
+if TYPE_CHECKING:
+    from evalkit.tasks.loader import LoadedGroup
 
 
 @dataclass(frozen=True)
@@ -41,18 +45,47 @@ class Suite:
     sha256: str  # of the suite file and every file it includes, in load order
     defaults: Defaults
     tasks: tuple[ResolvedTask, ...]
+    #: lm-eval groups among the task files (children before parents), aggregated after their tasks.
+    groups: tuple[LoadedGroup, ...] = ()
 
 
-def load_suite(path: str | Path) -> Suite:
-    """Parse, validate and resolve the suite at ``path`` (includes are relative to their file)."""
+def load_suite(path: str | Path, *, allow_task_code: bool = False) -> Suite:
+    """Parse, validate and resolve the suite at ``path`` (includes are relative to their file).
+
+    ``path`` may also be an lm-eval task or group file, a folder of them, or the name of a shipped
+    task, group or tag: that runs as a suite of its own. ``allow_task_code`` lets task files run
+    their Python (``!function`` and the like); without it such code is refused at load.
+    """
+    from evalkit.tasks.loader import peek_kind
+
     path = Path(path)
+    if path.is_dir() or not path.exists() or (path.is_file() and peek_kind(path) in ("task", "group")):
+        return _task_file_suite(path, allow_task_code)
     digest = hashlib.sha256()
-    suite_file, tasks = _load_file(path, digest, stack=())
+    groups: list[LoadedGroup] = []
+    suite_file, tasks = _load_file(path, digest, stack=(), allow_code=allow_task_code, groups=groups)
     return Suite(suite_file.suite, suite_file.description, path, digest.hexdigest(), suite_file.defaults,
-                 tuple(tasks))
+                 tuple(tasks), tuple(groups))
 
 
-def _load_file(path: Path, digest: Any, stack: tuple[Path, ...]) -> tuple[SuiteFile, list[ResolvedTask]]:
+def _task_file_suite(target: Path, allow_code: bool) -> Suite:
+    """A suite of one ``task:`` entry: ``evalkit run arc_easy.yaml`` (or a folder, or a shipped name)."""
+    from evalkit.suites.task_files import resolve_task_files
+
+    shown = str(target)
+    source = SourceMap(shown)
+    defaults = Defaults()
+    resolved = resolve_task_files({"task": shown}, (), source, defaults.generation, Path.cwd(), allow_code)
+    digest = hashlib.sha256()
+    for task in resolved.tasks:
+        digest.update(task.settings.sha256.encode())
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", target.stem if target.suffix in (".yaml", ".yml") else target.name)
+    return Suite(name.strip("-.") or "tasks", f"lm-eval task files: {shown}", target, digest.hexdigest(), defaults,
+                 tuple(resolved.tasks), tuple(resolved.groups))
+
+
+def _load_file(path: Path, digest: Any, stack: tuple[Path, ...], *, allow_code: bool,
+               groups: list[LoadedGroup]) -> tuple[SuiteFile, list[ResolvedTask]]:
     data, source = load_yaml(path)
     digest.update(path.read_bytes())
     if not isinstance(data, dict):
@@ -66,12 +99,23 @@ def _load_file(path: Path, digest: Any, stack: tuple[Path, ...]) -> tuple[SuiteF
             raise source.error(("include", i), f"include cycle through {include}")
         if not inc_path.is_file():
             raise source.error(("include", i), f"no such file {include!r} (relative to {path.parent})")
-        _, included = _load_file(inc_path, digest, stack + (path.resolve(),))
+        _, included = _load_file(inc_path, digest, stack + (path.resolve(),), allow_code=allow_code, groups=groups)
         for task in included:
             _claim_name(task.name, ("include", i), seen, source)
             tasks.append(task)
     own: list[ResolvedTask] = []
     for i, raw in enumerate(suite_file.tasks):
+        if isinstance(raw, dict) and "task" in raw and "evaluator" not in raw:
+            from evalkit.suites.task_files import resolve_task_files
+
+            generation = suite_file.defaults.generation
+            resolved = resolve_task_files(raw, ("tasks", i), source, generation, path.parent, allow_code)
+            for task in resolved.tasks:
+                _claim_name(task.name, ("tasks", i, "task"), seen, source)
+                digest.update(task.settings.sha256.encode())
+                own.append(task)
+            groups.extend(g for g in resolved.groups if all(g.name != mine.name for mine in groups))
+            continue
         task = _resolve_task(raw, ("tasks", i), source, suite_file.defaults, path.parent)
         _claim_name(task.name, ("tasks", i, "name"), seen, source)
         own.append(task)

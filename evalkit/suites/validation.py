@@ -7,6 +7,7 @@ so a problem in either file reads the same way. One error is reported: the first
 
 from __future__ import annotations
 
+import difflib
 import typing
 from collections.abc import Iterable
 from typing import Any
@@ -35,7 +36,9 @@ def validate(model: type[BaseModel], data: dict[str, Any], source: SourceMap, lo
             top = inner is model and owner is not None
             fields = (set(also_known) | set(inner.model_fields)) if top else set(inner.model_fields)
             known = ", ".join(sorted(fields))
-            raise source.error(where, f"unknown field for {owner if top else 'this section'} (known: {known})") \
+            close = difflib.get_close_matches(str(where[-1]) if where else "", sorted(fields), n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise source.error(where, f"unknown field for {owner if top else 'this section'} ({hint}known: {known})") \
                 from None
         if err["type"] == "missing":
             raise source.error(where, "required field is missing") from None

@@ -7,6 +7,7 @@ Duplicate keys are an error here (PyYAML silently keeps the last one, which woul
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,9 +46,15 @@ def format_loc(loc: Loc) -> str:
     return out
 
 
-def load_yaml(path: Path, shown_as: str | None = None) -> tuple[Any, SourceMap]:
+#: Builds the value of a tagged scalar (``!function utils.f``) from its text, file and 1-based position.
+TagConstructor = Callable[[str, str, int, int], Any]
+
+
+def load_yaml(path: Path, shown_as: str | None = None,
+              tags: Mapping[str, TagConstructor] | None = None) -> tuple[Any, SourceMap]:
     """Parse one YAML file into plain data and its :class:`SourceMap`.
 
+    ``tags`` maps local tags (``!function``) to constructors; any other local tag is an error.
     Raises :class:`ConfigError` for unreadable files, YAML syntax errors and duplicate keys.
     """
     shown = shown_as or str(path)
@@ -66,10 +73,11 @@ def load_yaml(path: Path, shown_as: str | None = None) -> tuple[Any, SourceMap]:
         return None, source
     source.marks[()] = (node.start_mark.line + 1, node.start_mark.column + 1)
     # One loader instance, used only for its scalar constructors (the stream is already parsed).
-    return _convert(node, (), source, yaml.SafeLoader("")), source
+    return _convert(node, (), source, yaml.SafeLoader(""), tags or {}), source
 
 
-def _convert(node: yaml.Node, loc: Loc, source: SourceMap, loader: yaml.SafeLoader) -> Any:
+def _convert(node: yaml.Node, loc: Loc, source: SourceMap, loader: yaml.SafeLoader,
+             tags: Mapping[str, TagConstructor]) -> Any:
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
@@ -82,12 +90,18 @@ def _convert(node: yaml.Node, loc: Loc, source: SourceMap, loader: yaml.SafeLoad
                                   format_loc(loc + (key,)), "duplicate key")
             # A field is located at its key, which is where a reader looks for it.
             source.marks[loc + (key,)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-            out[key] = _convert(value_node, loc + (key,), source, loader)
+            out[key] = _convert(value_node, loc + (key,), source, loader, tags)
         return out
     if isinstance(node, yaml.SequenceNode):
         items = []
         for i, item in enumerate(node.value):
             source.marks[loc + (i,)] = (item.start_mark.line + 1, item.start_mark.column + 1)
-            items.append(_convert(item, loc + (i,), source, loader))
+            items.append(_convert(item, loc + (i,), source, loader, tags))
         return items
+    line, column = node.start_mark.line + 1, node.start_mark.column + 1
+    if node.tag in tags and isinstance(node, yaml.ScalarNode):
+        return tags[node.tag](str(node.value).strip(), source.path, line, column)
+    if node.tag.startswith("!"):
+        known = ", ".join(sorted(tags)) or "none"
+        raise ConfigError(source.path, line, column, format_loc(loc), f"unknown YAML tag {node.tag} (known: {known})")
     return loader.construct_object(node, deep=True)
