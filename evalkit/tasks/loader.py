@@ -336,7 +336,8 @@ class TaskLoader:
         if recognised is not None:
             return builtins.BUILTINS.get(recognised)
         if not self.allow_code:
-            alternative = builtins.suggest(field_name, ref.function)
+            alternative = next((k.name for k in builtins.KNOWN if k.lm_eval_function == ref.function
+                                and field_name.rsplit(".", 1)[-1] == k.field), None)
             instead = f"; use the built-in instead: !builtin {alternative}" if alternative else ""
             raise ConfigError(ref.file, ref.line, ref.column, field_name,
                               f"{ref} is code in a task file and is refused ({ALLOW_HINT}){instead}")
