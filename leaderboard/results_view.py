@@ -155,11 +155,21 @@ def leaderboard_frame(results: pd.DataFrame, details: pd.DataFrame, *, suites: S
     return table, stderr.reset_index(drop=True)
 
 
+#: The Open LLM Leaderboard v1's headline number: the plain mean of these six columns
+#: (``suites/open_llm_leaderboard_v1.yaml``), each in the metric that leaderboard reported.
+OPEN_LLM_LEADERBOARD_V1 = ("arc_challenge/acc_norm", "hellaswag/acc_norm", "mmlu/acc", "truthfulqa_mc2/acc",
+                           "winogrande/acc", "gsm8k/exact_match,strict-match")
+
+
 def default_average_columns(table: pd.DataFrame) -> list[str]:
-    """The columns averaged until the user chooses: the higher-is-better ones (a perplexity in a mean
-    of accuracies would swamp it and reward the wrong direction) on a 0–1 scale (BLEU's 0–100 would
-    outweigh every accuracy), among them those the most shown models have, so that models evaluated
-    on the same suite get an average even when others ran something else."""
+    """The columns averaged until the user chooses. When some model has all six Open LLM Leaderboard v1
+    columns, those six, as that leaderboard averaged them. Otherwise the higher-is-better ones (a
+    perplexity in a mean of accuracies would swamp it and reward the wrong direction) on a 0–1 scale
+    (BLEU's 0–100 would outweigh every accuracy), among them those the most shown models have, so that
+    models evaluated on the same suite get an average even when others ran something else."""
+    leaderboard = list(OPEN_LLM_LEADERBOARD_V1)
+    if set(leaderboard) <= set(table.columns) and table[leaderboard].notna().all(axis=1).any():
+        return leaderboard
     higher = [c for c in metric_columns(table) if not is_lower_better(c)]
     unit = [c for c in higher if table[c].dropna().between(0, 1).all()]
     higher = unit or higher

@@ -299,3 +299,13 @@ def test_the_default_average_covers_the_higher_is_better_columns_most_models_hav
     assert rv.default_average_columns(with_bleu) == ["x/acc"]
     assert rv.default_average_columns(with_bleu[["model", "qa/bleu"]]) == ["qa/bleu"]
     assert rv.short_time("2026-12-01T19:09:51.440211+00:00") == "2026-12-01 19:09" and rv.short_time(None) is None
+
+
+def test_the_default_average_is_the_open_llm_leaderboards_when_a_model_has_its_six_columns() -> None:
+    six = {c: [0.5, 0.4] for c in rv.OPEN_LLM_LEADERBOARD_V1}
+    table = pd.DataFrame({"model": ["a", "b"], **six, "arc_challenge/acc": [0.9, 0.9], "extra/acc": [0.1, 0.2]})
+    assert rv.default_average_columns(table) == list(rv.OPEN_LLM_LEADERBOARD_V1)
+    assert rv.average(table, rv.default_average_columns(table)).tolist() == pytest.approx([0.5, 0.4])
+    # Missing one of the six for every model: the generic rule (higher-is-better columns most models have).
+    partial = table.drop(columns=["gsm8k/exact_match,strict-match"])
+    assert "extra/acc" in rv.default_average_columns(partial)
