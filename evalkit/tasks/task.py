@@ -90,6 +90,7 @@ class TaskFileEvaluator(Evaluator):
         self.docs_source = TaskDocs(self.task, ctx.data_root)
         self.columns: frozenset[str] = frozenset()
         self.multiple_input = False
+        self.multiple_target = False
         self._sampler: RandomSampler | FirstNSampler | None = None
         self.metrics = self._metric_specs()
 
@@ -137,6 +138,8 @@ class TaskFileEvaluator(Evaluator):
         self._check_single_braces()
         first = self.render(docs[0], 0)
         self.multiple_input = isinstance(first.text, int) and first.choices is not None
+        # lm-eval decides these from the first document alone, for the whole task.
+        self.multiple_target = isinstance(first.target, list)
         for i, doc in enumerate(docs):
             self._check(doc, i, self.render(doc, i))
         if self.num_fewshot:
@@ -392,7 +395,8 @@ class TaskFileEvaluator(Evaluator):
         gold = r.text if self.multiple_input else r.target
         return metrics.process_results(self.cfg.output_type, [(n, e.get("options", {})) for n, e in self.metrics],
                                        results, gold=gold, choices=r.choices, multiple_input=self.multiple_input,
-                                       target_text=r.target if isinstance(r.target, str) else None)
+                                       target_text=r.target if isinstance(r.target, str) else None,
+                                       multiple_target=self.multiple_target)
 
     def aggregate(self, filter_name: str, scores: Sequence[ItemScore]) -> dict[str, Aggregate]:
         from evalkit.tasks import metrics
@@ -408,7 +412,8 @@ class TaskFileEvaluator(Evaluator):
             items = [s.metrics[name] for s in scores]
             value = metrics.aggregate(agg, items) if isinstance(agg, str) else \
                 float(self.task.functions[agg](items))
-            stderr = metrics.stderr(agg, items, self.settings.bootstrap_iters) if isinstance(agg, str) else None
+            iters = metrics.bootstrap_iters_for(name, self.settings.bootstrap_iters)  # lm-eval caps bleu & co at 100
+            stderr = metrics.stderr(agg, items, iters) if isinstance(agg, str) else None
             out[name] = Aggregate(float(value), finite_or_none(stderr), len(items))
         return out
 
