@@ -41,7 +41,8 @@ sysdeps:
 
 # base -> SFT (QLoRA) -> merge -> DPO (QLoRA) -> merge -> the same small suite on all three ->
 # the lineage table. Reads ../shared/data beside the checkout (the configs in harness/configs name
-# it); writes runs/demo and records everything in the results store ($$EVALKIT_HOME/evalkit.db).
+# it; the suite's MMLU task files read the --data-root mirror built from it in runs/demo/data);
+# writes runs/demo and records everything in the results store ($$EVALKIT_HOME/evalkit.db).
 DATA := ../shared/data
 DEMO := runs/demo
 demo-pipeline: $(STAMP) sysdeps
@@ -51,8 +52,9 @@ demo-pipeline: $(STAMP) sysdeps
 	$(OFFLINE) $(BIN)/evalkit merge --adapter $(DEMO)/sft-adapter --out $(DEMO)/sft-merged
 	$(OFFLINE) $(BIN)/evalkit train harness/configs/dpo_qlora.yaml --output $(DEMO)/dpo-adapter
 	$(OFFLINE) $(BIN)/evalkit merge --adapter $(DEMO)/dpo-adapter --out $(DEMO)/dpo-merged
+	$(BIN)/python -m evalkit.parity.mirror $(DATA) $(DEMO)/data
 	for model in gemma3-270m $(DEMO)/sft-merged $(DEMO)/dpo-merged; do \
-	  $(OFFLINE) $(BIN)/evalkit run suites/demo_pipeline.yaml --model $$model --data-root $(DATA) || exit 1; done
+	  $(OFFLINE) $(BIN)/evalkit run suites/demo_pipeline.yaml --model $$model --data-root $(DEMO)/data || exit 1; done
 	$(OFFLINE) $(BIN)/evalkit models lineage $(DEMO)/dpo-merged
 	@echo "demo-pipeline: $$(( $$(date +%s) - $$(cat $(DEMO)/.started) )) s"
 

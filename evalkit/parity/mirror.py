@@ -1,14 +1,28 @@
 """A ``--data-root`` mirror of the hub data sets the shipped task files name, built from ../shared/data.
 
-The mirror layout is ``ROOT/<owner>/<name>[/<config>]/<split>.jsonl`` (see :mod:`evalkit.tasks.docs`);
-every file here is a symbolic link to a file of the shared data folder in the hub's schema (its
-SOURCES.md says how each was made), so nothing is copied. Tests and benchmarks point ``--data-root``
-(or the task's ``ctx.data_root``) at it; the shipped task files stay as a user runs them online.
+    python -m evalkit.parity.mirror SHARED_DATA MIRROR    # then: evalkit run ... --data-root MIRROR
+
+The mirror layout is ``ROOT/<owner>/<name>[/<config>]/<split>.jsonl`` (see :mod:`evalkit.tasks.docs`).
+Files of the shared data folder already in the hub's schema (its SOURCES.md says how each was made)
+become symbolic links, so nothing is copied; HellaSwag's ``hellaswag_val.jsonl`` keeps only the joined
+``ctx``, a form the ``hellaswag.process_docs`` built-in reads. MMLU is converted: the shared folder holds
+Hendrycks' CSVs (``mmlu/data/{dev,val,test}/SUBJECT_SPLIT.csv``, no header: question, A, B, C, D,
+answer letter), written as ``cais/mmlu/SUBJECT/{dev,validation,test}.jsonl`` with cais/mmlu's fields
+(``question``, ``subject``, ``choices``, ``answer`` index) read as its builder reads them (``csv.reader``:
+no type guessing, so ``"None"`` or ``"0.50"`` stay text). The shipped task files stay as a user runs
+them online; only ``--data-root`` changes.
 """
 
 from __future__ import annotations
 
+import csv
+import json
+import sys
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
+
+from evalkit.errors import UserError
 
 #: mirror path (under the root) -> file under the shared data folder.
 LINKS: dict[str, str] = {
@@ -24,17 +38,92 @@ LINKS: dict[str, str] = {
     "nyu-mll/glue/rte/validation.jsonl": "glue/rte/validation.jsonl",
     "openai/gsm8k/main/test.jsonl": "gsm8k/test.jsonl",
     "openai/gsm8k/main/train.jsonl": "gsm8k/train.jsonl",
+    "Rowan/hellaswag/validation.jsonl": "hellaswag/hellaswag_val.jsonl",
 }
+
+MMLU_HUB_ID = "cais/mmlu"
+#: Hendrycks' folder name -> cais/mmlu's split name.
+MMLU_SPLITS = {"dev": "dev", "val": "validation", "test": "test"}
+LETTERS = "ABCD"
+
+
+def read_hendrycks_csv(path: Path, subject: str) -> list[dict[str, Any]]:
+    """The rows of one Hendrycks CSV as cais/mmlu documents; a malformed row is a UserError naming ``path:row``."""
+    docs = []
+    with path.open(newline="", encoding="utf-8") as fh:
+        for number, row in enumerate(csv.reader(fh), start=1):
+            if len(row) != 6 or row[5] not in LETTERS:
+                raise UserError(f"{path}:{number}: expected question,A,B,C,D,answer-letter, got {row[:6]!r}")
+            docs.append({"question": row[0], "subject": subject, "choices": row[1:5],
+                         "answer": LETTERS.index(row[5])})
+    return docs
+
+
+def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def write_mmlu(hendrycks: Path, root: Path, *, subjects: Sequence[str] | None = None,
+               test_rows: int | None = None) -> list[str]:
+    """``cais/mmlu/SUBJECT/<split>.jsonl`` under ``root`` from the Hendrycks folder ``hendrycks``
+    (``{dev,val,test}/SUBJECT_SPLIT.csv``); ``test_rows`` keeps only the first test rows of each subject
+    (every dev row stays: the shots). Returns the subjects written, in name order."""
+    tests = sorted((hendrycks / "test").glob("*_test.csv"))
+    if not tests:
+        raise UserError(f"{hendrycks}: no test/*_test.csv files (Hendrycks' MMLU layout)")
+    available = [p.name.removesuffix("_test.csv") for p in tests]
+    wanted = list(subjects) if subjects is not None else available
+    missing = sorted(set(wanted) - set(available))
+    if missing:
+        raise UserError(f"{hendrycks}: no test file for subject {missing[0]!r}")
+    for subject in sorted(wanted):
+        for folder, split in MMLU_SPLITS.items():
+            source = hendrycks / folder / f"{subject}_{folder}.csv"
+            if not source.is_file():
+                continue
+            rows = read_hendrycks_csv(source, subject)
+            if split == "test" and test_rows is not None:
+                rows = rows[:test_rows]
+            write_jsonl(root / MMLU_HUB_ID / subject / f"{split}.jsonl", rows)
+    return sorted(wanted)
+
+
+def link(source: Path, target: Path) -> None:
+    """``target`` as a symbolic link to ``source`` (left alone when it exists)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if not target.exists():
+        target.symlink_to(source.resolve())
 
 
 def build_mirror(shared: Path, root: Path) -> Path:
-    """Links for every shared file that exists (a partial shared folder gives a partial mirror)."""
+    """Links for every shared file that exists and MMLU converted when its CSVs are there (a partial shared
+    folder gives a partial mirror)."""
     for target, source in LINKS.items():
-        src = shared / source
-        if not src.is_file():
-            continue
-        dst = root / target
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        if not dst.exists():
-            dst.symlink_to(src.resolve())
+        if (shared / source).is_file():
+            link(shared / source, root / target)
+    if (shared / "mmlu" / "data" / "test").is_dir():
+        write_mmlu(shared / "mmlu" / "data", root)
     return root
+
+
+def main(argv: Sequence[str]) -> int:
+    if len(argv) != 2:
+        print("usage: python -m evalkit.parity.mirror SHARED_DATA MIRROR", file=sys.stderr)
+        return 2
+    shared, root = Path(argv[0]), Path(argv[1])
+    if not shared.is_dir():
+        print(f"{shared}: no such folder", file=sys.stderr)
+        return 2
+    try:
+        build_mirror(shared, root)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"{root}: mirror of {shared} (use --data-root {root})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

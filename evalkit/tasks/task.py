@@ -21,11 +21,11 @@ from evalkit.data import DatasetSpec
 from evalkit.engine.requests import GenerateUntil, Loglikelihood, LoglikelihoodRolling, Request, Sampling
 from evalkit.errors import UserError
 from evalkit.evaluator import Evaluator, EvaluatorSettings, TaskContext
-from evalkit.evaluators._fewshot import FirstNSampler, RandomSampler
 from evalkit.scores import Aggregate, ItemScore, finite_or_none
 from evalkit.tasks import prompt, templates
 from evalkit.tasks.docs import Doc, TaskDocs
 from evalkit.tasks.loader import LoadedTask
+from evalkit.tasks.samplers import FirstNSampler, RandomSampler
 from evalkit.tasks.schema import BuiltinRef, FunctionRef
 
 #: lm-eval's metrics when a task has no metric_list (``api/registry.py`` DEFAULT_METRIC_REGISTRY).
