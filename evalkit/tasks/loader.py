@@ -10,9 +10,9 @@ cannot produce; regexes that do not compile; include cycles; and code. Code (``!
 evalkit's built-ins without importing the file. What needs the documents (templates against
 columns, gold indices) is checked when the task's data loads (:mod:`evalkit.tasks.task`).
 
-Include semantics are lm-eval's (``utils.load_yaml_config``): ``include`` is a path or a list,
-relative to the including file; included files are merged shallowly, earlier entries of the list
-winning over later ones, and the including file's own keys over all of them.
+Include semantics are lm-eval 0.4.13's (``tasks/_yaml_loader.load_yaml``): ``include`` is a path or a list,
+relative to the including file; included files are merged shallowly in the order listed (a later
+entry's keys win over an earlier one's), and the including file's own keys over all of them.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import difflib
 import hashlib
 import importlib.util
 import json
+import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,6 +85,7 @@ class LoadedTask:
     origin: Origin
     functions: dict[CodeRef, Callable[..., Any]]  # every code reference, resolved (built-in or allowed code)
     group: str | None = None  # the innermost group that listed it, if any
+    hf_metrics: dict[str, Any] = field(default_factory=dict)  # evaluate:PATH name -> per-document scorer
 
     @property
     def name(self) -> str:
@@ -148,7 +150,7 @@ class TaskLoader:
 
     def load_folder(self, folder: Path) -> TaskCollection:
         out = TaskCollection()
-        files = sorted(p for p in folder.rglob("*.yaml") if p.is_file())
+        files = yaml_files(folder)
         kinds = {p: peek_kind(p) for p in files}
         if not any(k in ("task", "group") for k in kinds.values()):
             raise UserError(f"{folder}: no task or group files (*.yaml with a task: or group: key)")
@@ -194,7 +196,7 @@ class TaskLoader:
             for folder in self.search_dirs:
                 if not folder.is_dir():
                     continue
-                for p in sorted(folder.rglob("*.yaml")):
+                for p in yaml_files(folder):
                     for name in _names_in(p, self):
                         index.setdefault(name, [])
                         if p not in index[name]:
@@ -221,8 +223,9 @@ class TaskLoader:
             listed = [includes] if isinstance(includes, str) else includes
             if not isinstance(listed, list) or not all(isinstance(x, str) for x in listed):
                 raise source.error(("include",), "expected a file path or a list of them")
-            # Reversed then applied in turn: the first listed file wins, as in lm-eval.
-            for i in reversed(range(len(listed))):
+            # Applied in the order listed, so a later file wins over an earlier one: lm-eval 0.4.13's
+            # ``tasks/_yaml_loader.load_yaml`` (older lm-eval reversed the list, letting the first win).
+            for i in range(len(listed)):
                 where: Loc = ("include",) if isinstance(includes, str) else ("include", i)
                 inc = Path(listed[i]).expanduser()
                 inc = (inc if inc.is_absolute() else path.parent / inc).resolve()
@@ -315,7 +318,35 @@ class TaskLoader:
         for ref in functions:
             if isinstance(ref, FunctionRef) and ref.module_file.is_file():
                 digest.update(ref.module_file.read_bytes())
-        return LoadedTask(config, path, digest.hexdigest(), origin, functions, group)
+        hf_metrics = self._evaluate_metrics(config, origin, digest)
+        return LoadedTask(config, path, digest.hexdigest(), origin, functions, group, hf_metrics)
+
+    def _evaluate_metrics(self, config: TaskFile, origin: Origin, digest: Any) -> dict[str, Any]:
+        """``metric: evaluate:PATH`` entries, loaded (with --allow-task-code) from local modules only."""
+        from evalkit.tasks import evaluate_metrics
+
+        out: dict[str, Any] = {}
+        for i, entry in enumerate(config.metric_list or []):
+            name = entry.metric
+            if not evaluate_metrics.is_evaluate_metric(name):
+                continue
+            assert isinstance(name, str)
+            loc: Loc = ("metric_list", i, "metric")
+            source = origin.sources.get("metric_list") or origin.default
+            assert source is not None
+            path = evaluate_metrics.metric_path(name, Path(source.path).resolve().parent)
+            if not path.exists():
+                raise origin.error(loc, f"{name}: no such local metric module {str(path)!r} (evaluate: metrics "
+                                        "are local files, never fetched)")
+            if config.output_type != "generate_until" or config.process_results is not None:
+                raise origin.error(loc, f"{name}: evaluate metrics score generated text (output_type: generate_until, "
+                                        "without process_results)")
+            if not self.allow_code:
+                raise origin.error(loc, f"{name} runs the metric module's Python and is refused ({ALLOW_HINT})")
+            for file in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
+                digest.update(file.read_bytes())
+            out[name] = evaluate_metrics.load(path, name)
+        return out
 
     def _function(self, ref: CodeRef, loc: Loc, origin: Origin) -> Callable[..., Any]:
         from evalkit.tasks import builtins
@@ -446,6 +477,20 @@ def _validate(model: Any, raw: dict[str, Any], origin: Origin) -> Any:
 
 def _canonical(raw: dict[str, Any]) -> str:
     return json.dumps(raw, sort_keys=True, default=str, ensure_ascii=False)
+
+
+def yaml_files(folder: Path) -> list[Path]:
+    """The ``*.yaml`` files under ``folder``, sorted, outside hidden folders and ``__pycache__``.
+
+    Hidden folders are skipped because a project's ``.venv`` holds lm-eval's ~14,000 task files: a bare
+    task name looked up from a project's root would otherwise parse all of them (lm-eval's own index
+    skips ``__pycache__`` and ``.ipynb_checkpoints``).
+    """
+    out: list[Path] = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if not d.startswith(".") and d != "__pycache__"]  # not descended into
+        out += [Path(root) / f for f in files if f.endswith(".yaml")]
+    return sorted(out)
 
 
 def peek_kind(path: Path) -> str:

@@ -356,6 +356,8 @@ class TaskFileEvaluator(Evaluator):
         """The responses of one document grouped as lm-eval's instances, each with its ``repeats`` responses."""
         if self.cfg.output_type == "generate_until":
             return [list(responses)]
+        if self.cfg.output_type == "loglikelihood_rolling":  # the engine adds the token count; lm-eval has the sum
+            return [[float(r[0])] * self.cfg.repeats for r in responses]
         return [[r] * self.cfg.repeats for r in responses]
 
     def score(self, doc: dict[str, Any], responses: list[Any]) -> list[ItemScore]:
@@ -393,10 +395,17 @@ class TaskFileEvaluator(Evaluator):
             return dict(fn(dict(doc), results))
         r = self.render(doc, -1)
         gold = r.text if self.multiple_input else r.target
-        return metrics.process_results(self.cfg.output_type, [(n, e.get("options", {})) for n, e in self.metrics],
-                                       results, gold=gold, choices=r.choices, multiple_input=self.multiple_input,
-                                       target_text=r.target if isinstance(r.target, str) else None,
-                                       multiple_target=self.multiple_target)
+        hf = self.task.hf_metrics
+        standard = [(n, e.get("options", {})) for n, e in self.metrics if n not in hf]
+        out = metrics.process_results(self.cfg.output_type, standard, results, gold=gold, choices=r.choices,
+                                      multiple_input=self.multiple_input,
+                                      target_text=r.target if isinstance(r.target, str) else None,
+                                      multiple_target=self.multiple_target) if standard else {}
+        for name, entry in self.metrics:
+            if name in hf:  # generate_until only (the loader checks): the gold text against the response
+                gold_text = r.choices[gold] if r.choices is not None and isinstance(gold, int) else gold
+                out.update(hf[name](gold_text, results[0], entry.get("options", {})))
+        return out
 
     def aggregate(self, filter_name: str, scores: Sequence[ItemScore]) -> dict[str, Aggregate]:
         from evalkit.tasks import metrics
