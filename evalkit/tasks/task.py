@@ -299,8 +299,13 @@ class TaskFileEvaluator(Evaluator):
         cfg = self.cfg
         r = self.render(doc, doc_id)
         fs = cfg.fewshot_config
-        description = self._resolve_field(doc, cfg.description)
-        gen_prefix = self._resolve_field(doc, cfg.gen_prefix) if cfg.gen_prefix else None
+        field = "description"
+        try:  # every document's requests are built at load: a bad template here is a located error too
+            description = self._resolve_field(doc, cfg.description)
+            field = "gen_prefix"
+            gen_prefix = self._resolve_field(doc, cfg.gen_prefix) if cfg.gen_prefix else None
+        except templates.TemplateError as exc:
+            raise self._doc_error(doc_id, "document", field, getattr(cfg, field), str(exc), doc) from None
         common = dict(description=description, shots=self._shots(doc, doc_id), gen_prefix=gen_prefix,
                       style=self._style(),
                       fewshot_target_delimiter=fs.target_delimiter if fs and fs.target_delimiter is not None
