@@ -179,12 +179,11 @@ def unloadable_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def check_one_line(stderr: str, prefix: str, case: Case, *, runner_prefix: bool = False) -> None:
+def check_one_line(stderr: str, prefix: str, case: Case) -> None:
     lines = stderr.strip().splitlines()
     assert len(lines) == 1, stderr
     assert "Traceback" not in stderr
-    # `evalkit run` puts "task t: " before what went wrong while the documents loaded (evalkit/runner.py).
-    line = lines[0].removeprefix("task t: ") if runner_prefix else lines[0]
+    line = lines[0]  # file:line:col first, from `evalkit run` too (a located error gets no "task t: " prefix)
     assert line.startswith(prefix), f"{line!r} does not start with {prefix!r}"
     assert case.fragment in line, line
     if case.fragment.startswith("document"):
@@ -203,7 +202,7 @@ def test_evalkit_run_refuses_in_one_line(name: str, tmp_path: Path, evalkit_env:
     out_dir = tmp_path / "out"
     proc = run_cli("run", str(target), "--model", str(unloadable_model), "--output", str(out_dir))
     assert proc.returncode == 2, proc.stderr
-    check_one_line(proc.stderr, expected_prefix(case, tmp_path / "task"), case, runner_prefix=True)
+    check_one_line(proc.stderr, expected_prefix(case, tmp_path / "task"), case)
     if name in DOCUMENT_CASES:
         assert DOCUMENT_CASES[name] in proc.stderr
     assert not out_dir.exists()
