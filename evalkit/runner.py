@@ -24,7 +24,7 @@ from evalkit.config import RunConfig
 from evalkit.engine.backend import Backend, backend_class
 from evalkit.engine.dispatch import RunStats, run_requests
 from evalkit.engine.requests import Request
-from evalkit.errors import UnavailableError, UserError
+from evalkit.errors import ConfigError, UnavailableError, UserError
 from evalkit.evaluator import Evaluator, TaskContext
 from evalkit.models.chat import ChatFormatter
 from evalkit.models.resolve import ModelRef, resolve_model
@@ -266,6 +266,8 @@ def _prepare(task: ResolvedTask, config: RunConfig, device: str, format_chat: Ch
     evaluator = task.evaluator(task.settings, ctx)
     try:
         docs = evaluator.load_docs(task.dataset or evaluator.task_dataset())
+    except ConfigError:
+        raise  # already located as file:line:col (a task file's document that does not render)
     except UserError as exc:
         raise UserError(f"task {task.name}: {exc}") from None
     n_original = len(docs)

@@ -30,8 +30,8 @@ INFO_COLUMNS = ["model", "parameters", "parent", "lineage", "source", "last run"
 AVERAGE = "average"
 LM_EVAL_SOURCE = "lm-eval import"
 
-# lm-eval tasks report these lower-is-better metrics under names no evalkit evaluator declares.
-_LM_EVAL_LOWER_IS_BETTER = frozenset({"perplexity", "word_perplexity", "byte_perplexity", "bits_per_byte"})
+# lm-eval tasks (imported results and task files) report these lower-is-better metrics.
+_LM_EVAL_LOWER_IS_BETTER = frozenset({"perplexity", "word_perplexity", "byte_perplexity", "bits_per_byte", "ter"})
 
 
 # -- leaderboard ---------------------------------------------------------------------------------

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.data import DatasetSpec, load_records
-from evalkit.errors import UserError
 from evalkit.tasks.loader import LoadedTask
 from evalkit.tasks.schema import BuiltinRef, FunctionRef
 
@@ -89,10 +88,7 @@ class TaskDocs:
                 raise self.task.error(("custom_dataset",), f"the custom dataset has no split {split!r}")
             return [dict(d) for d in self._custom[split]]
         spec = dataset_spec(self.task, split)
-        try:
-            return load_records(spec, base_dir=self.task.path.parent, data_root=self.data_root)
-        except UserError as exc:
-            raise UserError(f"task {self.task.name}: {exc}") from None
+        return load_records(spec, base_dir=self.task.path.parent, data_root=self.data_root)
 
     # -- lm-eval's choice of splits ----------------------------------------------------------------
     def eval_split(self) -> str:

@@ -10,9 +10,9 @@ cannot produce; regexes that do not compile; include cycles; and code. Code (``!
 evalkit's built-ins without importing the file. What needs the documents (templates against
 columns, gold indices) is checked when the task's data loads (:mod:`evalkit.tasks.task`).
 
-Include semantics are lm-eval's (``utils.load_yaml_config``): ``include`` is a path or a list,
-relative to the including file; included files are merged shallowly, earlier entries of the list
-winning over later ones, and the including file's own keys over all of them.
+Include semantics are lm-eval 0.4.13's (``tasks/_yaml_loader.load_yaml``): ``include`` is a path or a list,
+relative to the including file; included files are merged shallowly in the order listed (a later
+entry's keys win over an earlier one's), and the including file's own keys over all of them.
 """
 
 from __future__ import annotations
@@ -21,14 +21,19 @@ import difflib
 import hashlib
 import importlib.util
 import json
+import os
+import re
+import typing
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from evalkit.errors import ConfigError, UserError
-from evalkit.suites.validation import validate
-from evalkit.suites.yaml_source import Loc, SourceMap, load_yaml
+from evalkit.suites.validation import data_path, validate
+from evalkit.suites.yaml_source import Loc, SourceMap, format_loc, load_yaml
 from evalkit.tasks.schema import (
     BuiltinRef,
     CodeRef,
@@ -84,6 +89,7 @@ class LoadedTask:
     origin: Origin
     functions: dict[CodeRef, Callable[..., Any]]  # every code reference, resolved (built-in or allowed code)
     group: str | None = None  # the innermost group that listed it, if any
+    hf_metrics: dict[str, Any] = field(default_factory=dict)  # evaluate:PATH name -> per-document scorer
 
     @property
     def name(self) -> str:
@@ -148,7 +154,7 @@ class TaskLoader:
 
     def load_folder(self, folder: Path) -> TaskCollection:
         out = TaskCollection()
-        files = sorted(p for p in folder.rglob("*.yaml") if p.is_file())
+        files = yaml_files(folder)
         kinds = {p: peek_kind(p) for p in files}
         if not any(k in ("task", "group") for k in kinds.values()):
             raise UserError(f"{folder}: no task or group files (*.yaml with a task: or group: key)")
@@ -194,7 +200,7 @@ class TaskLoader:
             for folder in self.search_dirs:
                 if not folder.is_dir():
                     continue
-                for p in sorted(folder.rglob("*.yaml")):
+                for p in yaml_files(folder):
                     for name in _names_in(p, self):
                         index.setdefault(name, [])
                         if p not in index[name]:
@@ -203,6 +209,10 @@ class TaskLoader:
         return self._index
 
     # -- merging -----------------------------------------------------------------------------------
+    def merged_config(self, path: Path) -> dict[str, Any]:
+        """The file's keys with its includes merged, as read: not validated, no code resolved (for listings)."""
+        return self._merge(path.resolve(), str(path), ())[0]
+
     def _merge(self, path: Path, shown: str, stack: tuple[Path, ...]) -> tuple[dict[str, Any], Origin, list[Path]]:
         data, source = load_yaml(path, shown_as=shown, tags=TAGS)
         if not isinstance(data, dict):
@@ -221,8 +231,9 @@ class TaskLoader:
             listed = [includes] if isinstance(includes, str) else includes
             if not isinstance(listed, list) or not all(isinstance(x, str) for x in listed):
                 raise source.error(("include",), "expected a file path or a list of them")
-            # Reversed then applied in turn: the first listed file wins, as in lm-eval.
-            for i in reversed(range(len(listed))):
+            # Applied in the order listed, so a later file wins over an earlier one: lm-eval 0.4.13's
+            # ``tasks/_yaml_loader.load_yaml`` (older lm-eval reversed the list, letting the first win).
+            for i in range(len(listed)):
                 where: Loc = ("include",) if isinstance(includes, str) else ("include", i)
                 inc = Path(listed[i]).expanduser()
                 inc = (inc if inc.is_absolute() else path.parent / inc).resolve()
@@ -241,7 +252,7 @@ class TaskLoader:
 
     # -- groups ------------------------------------------------------------------------------------
     def _group(self, raw: dict[str, Any], origin: Origin, path: Path, stack: tuple[str, ...]) -> TaskCollection:
-        config: GroupFile = _validate(GroupFile, raw, origin)
+        config: GroupFile = _validate(GroupFile, raw, origin, "a group file")
         if config.group in stack:
             raise origin.error(("group",), f"group cycle: {' -> '.join((*stack, config.group))}")
         if path.parent not in self.search_dirs:  # sibling files are found by name, as lm-eval's include path
@@ -307,7 +318,13 @@ class TaskLoader:
             raise origin.error(("use_prompt",), "promptsource prompts are not supported; write doc_to_text instead")
         if isinstance(raw.get("filter_list"), str):
             raise origin.error(("filter_list",), "expected a list of {name, filter: [...]} entries")
-        config = _validate(TaskFile, raw, origin)
+        for key in TEMPLATE_FIELDS:  # YAML reads yes/no/true as booleans, which pydantic would take as 1/0
+            if isinstance(raw.get(key), bool):
+                raise origin.error((key,), f"{raw[key]!r} is a boolean (YAML reads yes/no/true/false so), not a "
+                                           "column, a template or an index; quote it")
+        config = _validate(TaskFile, raw, origin, "a task file")
+        if config.output_type == "multiple_choice" and config.doc_to_choice is None:
+            raise origin.error(("output_type",), "multiple_choice needs doc_to_choice (the answer choices)")
         _check_metrics(config, origin)
         _check_filters(config, origin)
         functions = {ref: self._function(ref, loc, origin) for loc, ref in _code_refs(config)}
@@ -315,18 +332,46 @@ class TaskLoader:
         for ref in functions:
             if isinstance(ref, FunctionRef) and ref.module_file.is_file():
                 digest.update(ref.module_file.read_bytes())
-        return LoadedTask(config, path, digest.hexdigest(), origin, functions, group)
+        hf_metrics = self._evaluate_metrics(config, origin, digest)
+        return LoadedTask(config, path, digest.hexdigest(), origin, functions, group, hf_metrics)
+
+    def _evaluate_metrics(self, config: TaskFile, origin: Origin, digest: Any) -> dict[str, Any]:
+        """``metric: evaluate:PATH`` entries, loaded (with --allow-task-code) from local modules only."""
+        from evalkit.tasks import evaluate_metrics
+
+        out: dict[str, Any] = {}
+        for i, entry in enumerate(config.metric_list or []):
+            name = entry.metric
+            if not evaluate_metrics.is_evaluate_metric(name):
+                continue
+            assert isinstance(name, str)
+            loc: Loc = ("metric_list", i, "metric")
+            source = origin.sources.get("metric_list") or origin.default
+            assert source is not None
+            path = evaluate_metrics.metric_path(name, Path(source.path).resolve().parent)
+            if not path.exists():
+                raise origin.error(loc, f"{name}: no such local metric module {str(path)!r} (evaluate: metrics "
+                                        "are local files, never fetched)")
+            if config.output_type != "generate_until" or config.process_results is not None:
+                raise origin.error(loc, f"{name}: evaluate metrics score generated text (output_type: generate_until, "
+                                        "without process_results)")
+            if not self.allow_code:
+                raise origin.error(loc, f"{name} runs the metric module's Python and is refused ({ALLOW_HINT})")
+            for file in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
+                digest.update(file.read_bytes())
+            out[name] = evaluate_metrics.load(path, name)
+        return out
 
     def _function(self, ref: CodeRef, loc: Loc, origin: Origin) -> Callable[..., Any]:
         from evalkit.tasks import builtins
 
-        field_name = ".".join(str(p) for p in loc)
+        field_name = format_loc(loc)
         if isinstance(ref, BuiltinRef):
             if ref.name not in builtins.BUILTINS:
                 close = difflib.get_close_matches(ref.name, builtins.BUILTINS.names(), n=1)
                 hint = f" (did you mean {close[0]}?)" if close else ""
-                raise origin.error(loc, f"unknown built-in {ref.name!r}{hint} (known: "
-                                        f"{', '.join(builtins.BUILTINS.names())})")
+                raise ConfigError(ref.file, ref.line, ref.column, field_name, f"unknown built-in {ref.name!r}{hint} "
+                                  f"(known: {', '.join(builtins.BUILTINS.names())})")
             return builtins.BUILTINS.get(ref.name)
         module = ref.module_file
         if not module.is_file():
@@ -336,8 +381,8 @@ class TaskLoader:
         if recognised is not None:
             return builtins.BUILTINS.get(recognised)
         if not self.allow_code:
-            alternative = next((k.name for k in builtins.KNOWN if k.lm_eval_function == ref.function
-                                and field_name.rsplit(".", 1)[-1] == k.field), None)
+            # Only a helper of the same name, field and file name as lm-eval's (a modified copy) gets advice.
+            alternative = builtins.suggest(field_name.rsplit(".", 1)[-1], ref.function, module)
             instead = f"; use the built-in instead: !builtin {alternative}" if alternative else ""
             raise ConfigError(ref.file, ref.line, ref.column, field_name,
                               f"{ref} is code in a task file and is refused ({ALLOW_HINT}){instead}")
@@ -400,10 +445,27 @@ def _check_metrics(config: TaskFile, origin: Origin) -> None:
                                                       f"{config.output_type!r} (it needs {can})")
             for key in entry.options:
                 if key not in spec.options:
-                    raise origin.error(loc + (key,), _unknown(f"option of metric {name!r}", key,
-                                                              sorted(spec.options | set(MetricEntry.model_fields))))
+                    known = sorted(spec.options | set(MetricEntry.model_fields))
+                    close = difflib.get_close_matches(key, known, n=1)
+                    hint = f"did you mean {close[0]!r}? " if close else ""
+                    raise origin.error(loc + (key,), f"unknown key for metric {name!r} ({hint}known: "
+                                                     f"{', '.join(known)})")
+            _check_regexes(entry.options.get("regexes_to_ignore"), loc + ("regexes_to_ignore",), origin)
         if isinstance(entry.aggregation, str) and entry.aggregation not in AGGREGATIONS:
             raise origin.error(loc + ("aggregation",), _unknown("aggregation", entry.aggregation, AGGREGATIONS.names()))
+
+
+def _check_regexes(value: Any, loc: Loc, origin: Origin) -> None:
+    """``regexes_to_ignore`` (exact_match): a list of patterns that compile (lm-eval fails at scoring time)."""
+    if value is None:
+        return
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise origin.error(loc, f"expected a list of regular expressions, got {value!r}")
+    for j, pattern in enumerate(value):
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise origin.error(loc + (j,), f"{pattern!r} is not a valid regular expression: {exc}") from None
 
 
 def _check_filters(config: TaskFile, origin: Origin) -> None:
@@ -429,23 +491,66 @@ def _unknown(kind: str, name: str, known: Iterable[str]) -> str:
     return f"unknown {kind} {name!r}{hint}; known: {', '.join(known)}"
 
 
-def _validate(model: Any, raw: dict[str, Any], origin: Origin) -> Any:
-    """pydantic validation, the first problem located in the file that set the offending key."""
+def _validate(model: Any, raw: dict[str, Any], origin: Origin, owner: str) -> Any:
+    """pydantic validation, the problem located in the file that set the offending key.
+
+    An unknown key is reported before any other problem: a misspelt required key (``filters:`` for
+    ``filter:``) is both missing and unknown, and only the unknown one can say "did you mean".
+    """
     from pydantic import ValidationError
 
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
-        loc = exc.errors()[0]["loc"]
-        key = str(loc[0]) if loc else ""
+        errors = exc.errors()
+    unknown = next((e for e in errors if e["type"] == "extra_forbidden"), None)
+    first = unknown or errors[0]
+    key = str(first["loc"][0]) if first["loc"] else ""
     source = origin.sources.get(key) or origin.default
     assert source is not None
-    validate(model, raw, source, ())  # raises the located ConfigError
+    if unknown is not None:
+        where = data_path(raw, unknown["loc"])
+        inner = _model_at(model, unknown["loc"][:-1])
+        known = sorted(inner.model_fields)
+        close = difflib.get_close_matches(str(where[-1]) if where else "", known, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        section = owner if inner is model else "this section"
+        raise source.error(where, f"unknown field for {section} ({hint}known: {', '.join(known)})")
+    validate(model, raw, source, (), owner=owner)  # raises the located ConfigError
     raise AssertionError("unreachable: the model rejected the data once")
+
+
+def _model_at(model: type[BaseModel], loc: Sequence[int | str]) -> type[BaseModel]:
+    """The model that validates the mapping at ``loc`` (through lists and optional fields)."""
+    for part in loc:
+        info = model.model_fields.get(part) if isinstance(part, str) else None
+        nested = _nested_model(info.annotation) if info is not None else None
+        model = nested or model
+    return model
+
+
+def _nested_model(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return next((m for m in map(_nested_model, typing.get_args(annotation)) if m is not None), None)
 
 
 def _canonical(raw: dict[str, Any]) -> str:
     return json.dumps(raw, sort_keys=True, default=str, ensure_ascii=False)
+
+
+def yaml_files(folder: Path) -> list[Path]:
+    """The ``*.yaml`` files under ``folder``, sorted, outside hidden folders and ``__pycache__``.
+
+    Hidden folders are skipped because a project's ``.venv`` holds lm-eval's ~14,000 task files: a bare
+    task name looked up from a project's root would otherwise parse all of them (lm-eval's own index
+    skips ``__pycache__`` and ``.ipynb_checkpoints``).
+    """
+    out: list[Path] = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if not d.startswith(".") and d != "__pycache__"]  # not descended into
+        out += [Path(root) / f for f in files if f.endswith(".yaml")]
+    return sorted(out)
 
 
 def peek_kind(path: Path) -> str:

@@ -299,8 +299,13 @@ class TaskFileEvaluator(Evaluator):
         cfg = self.cfg
         r = self.render(doc, doc_id)
         fs = cfg.fewshot_config
-        description = self._resolve_field(doc, cfg.description)
-        gen_prefix = self._resolve_field(doc, cfg.gen_prefix) if cfg.gen_prefix else None
+        field = "description"
+        try:  # every document's requests are built at load: a bad template here is a located error too
+            description = self._resolve_field(doc, cfg.description)
+            field = "gen_prefix"
+            gen_prefix = self._resolve_field(doc, cfg.gen_prefix) if cfg.gen_prefix else None
+        except templates.TemplateError as exc:
+            raise self._doc_error(doc_id, "document", field, getattr(cfg, field), str(exc), doc) from None
         common = dict(description=description, shots=self._shots(doc, doc_id), gen_prefix=gen_prefix,
                       style=self._style(),
                       fewshot_target_delimiter=fs.target_delimiter if fs and fs.target_delimiter is not None
@@ -356,6 +361,8 @@ class TaskFileEvaluator(Evaluator):
         """The responses of one document grouped as lm-eval's instances, each with its ``repeats`` responses."""
         if self.cfg.output_type == "generate_until":
             return [list(responses)]
+        if self.cfg.output_type == "loglikelihood_rolling":  # the engine adds the token count; lm-eval has the sum
+            return [[float(r[0])] * self.cfg.repeats for r in responses]
         return [[r] * self.cfg.repeats for r in responses]
 
     def score(self, doc: dict[str, Any], responses: list[Any]) -> list[ItemScore]:
@@ -393,10 +400,17 @@ class TaskFileEvaluator(Evaluator):
             return dict(fn(dict(doc), results))
         r = self.render(doc, -1)
         gold = r.text if self.multiple_input else r.target
-        return metrics.process_results(self.cfg.output_type, [(n, e.get("options", {})) for n, e in self.metrics],
-                                       results, gold=gold, choices=r.choices, multiple_input=self.multiple_input,
-                                       target_text=r.target if isinstance(r.target, str) else None,
-                                       multiple_target=self.multiple_target)
+        hf = self.task.hf_metrics
+        standard = [(n, e.get("options", {})) for n, e in self.metrics if n not in hf]
+        out = metrics.process_results(self.cfg.output_type, standard, results, gold=gold, choices=r.choices,
+                                      multiple_input=self.multiple_input,
+                                      target_text=r.target if isinstance(r.target, str) else None,
+                                      multiple_target=self.multiple_target) if standard else {}
+        for name, entry in self.metrics:
+            if name in hf:  # generate_until only (the loader checks): the gold text against the response
+                gold_text = r.choices[gold] if r.choices is not None and isinstance(gold, int) else gold
+                out.update(hf[name](gold_text, results[0], entry.get("options", {})))
+        return out
 
     def aggregate(self, filter_name: str, scores: Sequence[ItemScore]) -> dict[str, Aggregate]:
         from evalkit.tasks import metrics
