@@ -7,9 +7,10 @@ For each task it prints both wall times, each of a whole process started from sc
 imports, model loading, evaluation): lm-eval's ``simple_evaluate`` in a child process of this
 script, and ``evalkit run`` with an empty store, so nothing is cached. Then their ratio and the
 item-by-item agreement: the same predicted choice (mmlu, hellaswag) or the identical generated
-text (gsm8k), plus the largest log-likelihood difference. Both read the same local slices of
-../shared/data (lm-eval through task files that include its own task YAMLs; see
-:mod:`evalkit.parity.lm_eval_tasks`), in float32 on the CPU.
+text (gsm8k), plus the largest log-likelihood difference. Both run their own task files (evalkit the
+shipped ones in suites/tasks, lm-eval its installed ones) on the same local slices of ../shared/data,
+a ``--data-root`` mirror that lm-eval reads through :func:`evalkit.parity.lm_eval_tasks.lm_eval_reads_mirror`,
+in float32 on the CPU.
 """
 
 from __future__ import annotations
@@ -24,49 +25,46 @@ import time
 from pathlib import Path
 from typing import Any
 
-from evalkit.parity.lm_eval_tasks import (
-    make_slices,
-    write_gsm8k_task,
-    write_hellaswag_task,
-    write_mmlu_tasks,
-)
+from evalkit.parity.lm_eval_tasks import make_slices
 
 REPO = Path(__file__).resolve().parents[1]
 
 SHARED = REPO.parent / "shared" / "data"
-MMLU_SUBJECTS = {"abstract_algebra": "stem", "anatomy": "stem", "astronomy": "stem", "business_ethics": "other"}
+MMLU_SUBJECTS = ["abstract_algebra", "anatomy", "astronomy", "business_ethics"]
 
 
-def run_lm_eval(model_dir: Path, tasks_dir: Path, task: str, batch_size: int, num_fewshot: int | None,
+def run_lm_eval(model_dir: Path, mirror: Path, tasks: list[str], batch_size: int, num_fewshot: int | None,
                 out: Path) -> float:
     """lm-eval in its own process, as a user runs it; its samples go to ``out`` as JSON."""
     start = time.perf_counter()
     subprocess.run([sys.executable, str(Path(__file__).resolve()), "--lm-eval-child", json.dumps(
-        {"model": str(model_dir), "tasks": str(tasks_dir), "task": task, "batch_size": batch_size,
+        {"model": str(model_dir), "mirror": str(mirror), "tasks": tasks, "batch_size": batch_size,
          "num_fewshot": num_fewshot, "out": str(out)})], cwd=REPO, check=True)
     return time.perf_counter() - start
 
 
 def lm_eval_child(spec: dict[str, Any]) -> None:
     from evalkit.parity import require_lm_eval
+    from evalkit.parity.lm_eval_tasks import lm_eval_reads_mirror
 
     lm_eval = require_lm_eval()
     from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager
 
     lm = HFLM(pretrained=spec["model"], batch_size=spec["batch_size"], dtype="float32", device="cpu")
-    result = lm_eval.simple_evaluate(model=lm, tasks=[spec["task"]],
-                                     task_manager=TaskManager(include_path=spec["tasks"]),
-                                     num_fewshot=spec["num_fewshot"], log_samples=True, fewshot_random_seed=1234,
-                                     verbosity="ERROR")
+    with lm_eval_reads_mirror(Path(spec["mirror"])):
+        result = lm_eval.simple_evaluate(model=lm, tasks=spec["tasks"], task_manager=TaskManager(),
+                                         num_fewshot=spec["num_fewshot"], log_samples=True, fewshot_random_seed=1234,
+                                         verbosity="ERROR")
     Path(spec["out"]).write_text(json.dumps(result["samples"], default=str))
 
 
-def run_evalkit(model: str, suite: Path, batch_size: int, home: Path, out: Path) -> float:
+def run_evalkit(model: str, suite: Path, mirror: Path, batch_size: int, home: Path, out: Path) -> float:
     env = {**os.environ, "EVALKIT_HOME": str(home), "EVALKIT_PROGRESS": "0", "HF_HUB_OFFLINE": "1"}
     start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "evalkit.cli", "run", str(suite), "--model", model, "--output", str(out),
-                    "--batch-size", str(batch_size)], cwd=REPO, env=env, check=True, stdout=subprocess.DEVNULL)
+                    "--data-root", str(mirror), "--batch-size", str(batch_size)], cwd=REPO, env=env, check=True,
+                   stdout=subprocess.DEVNULL)
     return time.perf_counter() - start
 
 
@@ -92,47 +90,26 @@ def report(name: str, t_lm: float, t_ek: float, agree: int, n: int, extra: str =
 
 
 def bench(task: str, args: argparse.Namespace, model_dir: Path, tmp: Path) -> None:
-    slices = make_slices(SHARED, tmp / "data", mmlu_rows=args.mmlu_per_subject, hellaswag_rows=args.hellaswag,
-                         hellaswag_hub_rows=0, gsm8k_rows=args.gsm8k, mmlu_subjects=MMLU_SUBJECTS)
-    tasks_dir = tmp / "lm_eval_tasks"
+    slices = make_slices(SHARED, tmp / "data", mmlu_rows=args.mmlu_per_subject, mmlu_subjects=MMLU_SUBJECTS,
+                         hellaswag_rows=args.hellaswag, hellaswag_train_rows=0, gsm8k_rows=args.gsm8k)
     suite = tmp / f"{task}.yaml"
     if task == "mmlu":
-        write_mmlu_tasks(tasks_dir, "mmlu_bench", slices, num_fewshot=5, subjects=MMLU_SUBJECTS)
-        lm_task, fewshot = "mmlu_bench", 5
-        suite.write_text(f"suite: bench\ntasks:\n  - name: mmlu_bench\n    evaluator: mmlu\n"
-                         f"    dataset: {{path: {slices.mmlu_folder}}}\n    num_fewshot: 5\n"
-                         f"    subjects: [{', '.join(MMLU_SUBJECTS)}]\n")
-    elif task == "hellaswag":
-        write_hellaswag_task(tasks_dir, "hellaswag_bench", slices.hellaswag_as_hub)
-        lm_task, fewshot = "hellaswag_bench", 0
-        suite.write_text(f"suite: bench\ntasks:\n  - name: hellaswag_bench\n    evaluator: hellaswag\n"
-                         f"    dataset: {{path: {slices.hellaswag_folder}}}\n")
+        lm_tasks, fewshot, mirror, lm_mirror = [f"mmlu_{s}" for s in MMLU_SUBJECTS], 5, slices.hub, slices.hub
+    elif task == "hellaswag":  # evalkit reads the ctx-only copy, lm-eval the same rows in the hub's shape
+        lm_tasks, fewshot, mirror, lm_mirror = ["hellaswag"], 0, slices.local, slices.local_as_hub
     else:
-        write_gsm8k_task(tasks_dir, "gsm8k_bench", slices)
-        lm_task, fewshot = "gsm8k_bench", 5
-        suite.write_text(f"suite: bench\ntasks:\n  - name: gsm8k_bench\n    evaluator: gsm8k\n"
-                         f"    dataset: {{path: {slices.gsm8k_folder}, split: test}}\n")
-    t_lm = run_lm_eval(model_dir, tasks_dir, lm_task, args.batch_size, fewshot, tmp / "lm_eval_samples.json")
+        lm_tasks, fewshot, mirror, lm_mirror = ["gsm8k"], 5, slices.hub, slices.hub
+    suite.write_text("suite: bench\ntasks:\n" + "".join(f"  - task: {t}\n    num_fewshot: {fewshot}\n"
+                                                          for t in lm_tasks))
+    t_lm = run_lm_eval(model_dir, lm_mirror, lm_tasks, args.batch_size, fewshot, tmp / "lm_eval_samples.json")
     samples = json.loads((tmp / "lm_eval_samples.json").read_text())
-    t_ek = run_evalkit(args.model, suite, args.batch_size, tmp / "home", tmp / f"out-{task}")
-    ek_docs = _jsonl(tmp / f"out-{task}" / f"samples_{lm_task}.jsonl")
-    if task == "mmlu":
-        lm_docs = [d for name in sorted(samples) if name.startswith("mmlu_bench_") for d in samples[name]]
-        # The choices belong to the key: some subjects repeat a question with other choices (astronomy).
-        def key(d: dict[str, Any]) -> tuple[str, str, str]:
-            return d["doc"]["subject"], d["doc"]["question"], json.dumps(list(d["doc"]["choices"]))
-
-        where: dict[tuple[str, str, str], list[int]] = {}
-        for i, d in enumerate(lm_docs):
-            where.setdefault(key(d), []).append(i)
-        # Items equal in all three are interchangeable: they pair up in order.
-        ek_docs = [d for _, d in sorted(((where[key(d)].pop(0), d) for d in ek_docs), key=lambda p: p[0])]
-        report(task, t_lm, t_ek, *compare_choices(lm_docs, ek_docs))
-    elif task == "hellaswag":
-        lm_docs = sorted(samples[lm_task], key=lambda d: d["doc_id"])
+    t_ek = run_evalkit(args.model, suite, mirror, args.batch_size, tmp / "home", tmp / f"out-{task}")
+    lm_docs = [d for name in lm_tasks for d in sorted(samples[name], key=lambda d: (d["doc_id"], d["filter"]))]
+    ek_docs = [d for name in lm_tasks for d in _jsonl(tmp / f"out-{task}" / f"samples_{name}.jsonl")]
+    if task in ("mmlu", "hellaswag"):
         report(task, t_lm, t_ek, *compare_choices(lm_docs, ek_docs))
     else:
-        lm_docs = sorted((d for d in samples[lm_task] if d["filter"] == "strict-match"), key=lambda d: d["doc_id"])
+        lm_docs = [d for d in lm_docs if d["filter"] == "strict-match"]
         ek_docs = [d for d in ek_docs if d["filter"] == "strict-match"]
         same = sum(lm["resps"][0][0] == ek["resps"][0] for lm, ek in zip(lm_docs, ek_docs, strict=True))
         report(task, t_lm, t_ek, same, len(lm_docs), "(identical generated text)")

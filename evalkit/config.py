@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 BatchSize = int | Literal["auto"]
 
 
+#: The results store's file inside the evalkit home (``EVALKIT_HOME``).
+STORE_FILE = "evalkit.db"
+
+
 def default_home() -> Path:
     """The evalkit home when ``EVALKIT_HOME`` is unset or empty (the results store lives there)."""
     return Path.home() / ".evalkit"
@@ -54,6 +58,11 @@ class Environment:
     hf_hub_offline: bool = False
     #: ``OPENAI_API_KEY``: sent to OpenAI-compatible endpoints.
     openai_api_key: str | None = None
+
+    @property
+    def store_path(self) -> Path:
+        """The results store of this home: ``<home>/evalkit.db``."""
+        return self.home / STORE_FILE
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Environment:
@@ -125,8 +134,6 @@ class RunConfig:
                 dtype: str = "float32", data_root: Path | None = None, tasks: tuple[str, ...] | None = None,
                 use_cache: bool = True) -> RunConfig:
         """Merge flags (the keyword arguments; None: not given) over ``suite``'s defaults over ``env``."""
-        from evalkit.store.paths import default_store_path
-
         env = env or current_environment()
         if limit is not None and limit < 1:
             raise UserError(f"--limit: expected a positive integer, got {limit}")
@@ -136,7 +143,7 @@ class RunConfig:
         defaults = suite.defaults
         by_name = {t.name: t for t in suite.tasks}
         return cls(
-            model=model, store_path=store_path or default_store_path(env.home), output=output, tasks=selected,
+            model=model, store_path=store_path or env.store_path, output=output, tasks=selected,
             limits={name: limit or by_name[name].limit or defaults.limit for name in selected},
             limit=limit or defaults.limit, seed=seed if seed is not None else defaults.seed,
             batch_size=batch_size if batch_size is not None else defaults.batch_size, device=device, dtype=dtype,

@@ -20,8 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, 
 from pydantic_core import PydanticCustomError
 
 from evalkit.errors import UserError
-from evalkit.suites.validation import validate
-from evalkit.suites.yaml_source import Loc, SourceMap, load_yaml
+from evalkit.validation import validate
+from evalkit.yaml_source import Loc, SourceMap, load_yaml
 
 Method = Literal["sft", "dpo"]
 

@@ -25,8 +25,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from evalkit.errors import ConfigError
 from evalkit.judge.interfaces import Question
-from evalkit.suites.validation import validate
-from evalkit.suites.yaml_source import Loc, SourceMap, load_yaml
+from evalkit.validation import validate
+from evalkit.yaml_source import Loc, SourceMap, load_yaml
 
 # The categories whose questions should carry a reference answer (reference-guided grading).
 REFERENCE_CATEGORIES = frozenset({"math", "coding"})

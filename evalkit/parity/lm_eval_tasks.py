@@ -31,6 +31,13 @@ HELLASWAG = "Rowan/hellaswag"
 GSM8K = "openai/gsm8k/main"
 
 
+def lm_eval_tasks_dir() -> Path:
+    """The ``tasks`` folder of the installed lm_eval (its own task files)."""
+    from evalkit.parity import require_lm_eval
+
+    return Path(str(require_lm_eval().__file__)).parent / "tasks"
+
+
 @dataclass(frozen=True)
 class Slices:
     """Three ``--data-root`` mirrors (see the module docstring) and what they hold."""

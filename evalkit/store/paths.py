@@ -17,4 +17,6 @@ def default_store_path(home: Path | None = None) -> Path:
 
     Nothing is created here; :class:`~evalkit.store.Store` creates the folder when it opens.
     """
-    return (home or evalkit_home()) / "evalkit.db"
+    from evalkit.config import STORE_FILE
+
+    return (home or evalkit_home()) / STORE_FILE

@@ -17,8 +17,8 @@ from evalkit.data import DatasetSpec
 from evalkit.evaluator import Evaluator, EvaluatorSettings, evaluator_registry
 from evalkit.registry import UnknownName
 from evalkit.suites.schema import COMMON_KEYS, Defaults, GenerationSettings, SuiteFile, TaskCommon
-from evalkit.suites.validation import validate
-from evalkit.suites.yaml_source import Loc, SourceMap, load_yaml
+from evalkit.validation import validate
+from evalkit.yaml_source import Loc, SourceMap, load_yaml
 
 if TYPE_CHECKING:
     from evalkit.tasks.loader import LoadedGroup
@@ -151,21 +151,10 @@ def _resolve_task(raw: Any, loc: Loc, source: SourceMap, defaults: Defaults, bas
     dataset = common.dataset or cls.default_dataset
     if dataset is None:
         raise source.error(loc, f"dataset: required by evaluator {cls.name!r}")
-    default_split = cls.default_dataset.split if cls.default_dataset else None
-    if dataset.split is None and default_split and _is_local_folder(dataset, base_dir):
-        # As for the hub form: a folder without a split holds the evaluator's default one (gsm8k: test).
-        dataset = dataset.model_copy(update={"split": default_split})
     generation = defaults.generation
     if common.generation is not None:
         generation = generation.model_copy(update=common.generation.model_dump(exclude_unset=True))
     return ResolvedTask(common.name, cls, settings, dataset, common.limit, generation, base_dir)
-
-
-def _is_local_folder(dataset: DatasetSpec, base_dir: Path) -> bool:
-    """True when ``dataset.path`` names a folder next to the suite file (as the data loader finds it)."""
-    from evalkit.data import FILE_BUILDERS
-
-    return dataset.path not in FILE_BUILDERS and (base_dir / dataset.path).expanduser().is_dir()
 
 
 def _check_data_files(task: ResolvedTask, loc: Loc, source: SourceMap) -> None:

@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 from evalkit.suites.schema import GenerationSettings, TaskCommon
-from evalkit.suites.validation import validate
-from evalkit.suites.yaml_source import Loc, SourceMap
 from evalkit.tasks.loader import LoadedGroup, TaskLoader
+from evalkit.validation import validate
+from evalkit.yaml_source import Loc, SourceMap
 
 
 class TaskFileEntry(TaskCommon):
@@ -31,6 +32,14 @@ class TaskFileEntry(TaskCommon):
     fewshot_as_multiturn: bool | None = None
     system_instruction: str | None = None
     bootstrap_iters: int = Field(100000, ge=0)
+
+    @field_validator("fewshot_as_multiturn")
+    @classmethod
+    def _multiturn_needs_chat(cls, value: bool | None, info: ValidationInfo) -> bool | None:
+        # lm-eval refuses the same combination (its CLI); rendered as plain text, it would silently mean nothing.
+        if value and not info.data.get("apply_chat_template"):
+            raise PydanticCustomError("multiturn_without_chat", "true only with apply_chat_template: true")
+        return value
 
 
 @dataclass(frozen=True)

@@ -32,8 +32,6 @@ from typing import Any
 from pydantic import BaseModel
 
 from evalkit.errors import ConfigError, UserError
-from evalkit.suites.validation import data_path, validate
-from evalkit.suites.yaml_source import Loc, SourceMap, format_loc, load_yaml
 from evalkit.tasks.schema import (
     BuiltinRef,
     CodeRef,
@@ -42,6 +40,8 @@ from evalkit.tasks.schema import (
     MetricEntry,
     TaskFile,
 )
+from evalkit.validation import data_path, validate
+from evalkit.yaml_source import Loc, SourceMap, format_loc, load_yaml
 
 #: The task files evalkit ships (``evalkit run arc_easy`` resolves names here).
 SHIPPED_DIR = Path(__file__).resolve().parents[2] / "suites" / "tasks"

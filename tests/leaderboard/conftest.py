@@ -67,9 +67,7 @@ tasks:
     until: ["\\n"]
     metrics: [bleu, rouge]
   - name: mmlu
-    evaluator: mmlu
-    dataset: {{path: {mmlu}}}
-    subjects: [high_school_geography]
+    task: mmlu_high_school_geography
   - name: humaneval
     evaluator: humaneval
     limit: 2
@@ -91,7 +89,8 @@ def _preferences(n: int = 8) -> list[dict]:
 
 
 # Project-written questions in MMLU's original layout (question, A, B, C, D, answer letter), so the seeded
-# store needs no data from outside the repository.
+# store needs no data from outside the repository; the shipped task file reads them from the --data-root
+# mirror that evalkit.parity.mirror converts them into (cais/mmlu/high_school_geography/{dev,test}.jsonl).
 GEOGRAPHY = [
     ("Which river flows through Cairo?", "Nile", "Amazon", "Danube", "Mekong", "A"),
     ("Which is the largest ocean?", "Atlantic", "Pacific", "Indian", "Arctic", "B"),
@@ -102,13 +101,16 @@ GEOGRAPHY = [
 ]
 
 
-def _write_mmlu(root: Path) -> None:
+def _write_mmlu(root: Path, mirror: Path) -> None:
     import csv
+
+    from evalkit.parity.mirror import write_mmlu
 
     for split, rows in (("dev", GEOGRAPHY[:1]), ("test", GEOGRAPHY)):
         (root / split).mkdir(parents=True, exist_ok=True)
         with (root / split / f"high_school_geography_{split}.csv").open("w", newline="") as out:
             csv.writer(out).writerows(rows)
+    write_mmlu(root, mirror)
 
 
 def seed_verdicts(store: Store, models: tuple[str, ...], questions: list[str]) -> None:
@@ -179,11 +181,11 @@ def seeded_store(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path)
                                        {"text": "Rivers carve valleys over thousands of years."}])
     write_jsonl(work / "qa.jsonl", [{"prompt": f"Q: What is {i} plus {i}?\nA:", "references": [f"{2 * i}"]}
                                     for i in range(4)])
-    _write_mmlu(work / "mmlu")
-    (work / "suite.yaml").write_text(SUITE.format(texts=work / "texts.jsonl", qa=work / "qa.jsonl", mmlu=work / "mmlu"))
+    _write_mmlu(work / "mmlu", work / "mirror")
+    (work / "suite.yaml").write_text(SUITE.format(texts=work / "texts.jsonl", qa=work / "qa.jsonl"))
     for model in ("tiny-base", "sft", "dpo"):
         _cli("run", str(work / "suite.yaml"), "--model", model, "--store", str(store), "--device", "cpu",
-             "--output", str(work / f"run-{model}"), cwd=work)
+             "--data-root", str(work / "mirror"), "--output", str(work / f"run-{model}"), cwd=work)
     _cli("results", "import", str(LM_EVAL_RESULTS), "--store", str(store), cwd=work)
 
     # -- judge: answers and (unscored) judgments of the tiny judge; then the fixture verdicts and votes -

@@ -1,8 +1,9 @@
 """pydantic validation of YAML data, with every error located as ``file:line:col: field: message``.
 
-Shared by the suite loader and the training config: both parse YAML with
-:func:`~evalkit.suites.yaml_source.load_yaml` (which keeps each value's position) and validate it here,
-so a problem in either file reads the same way. One error is reported: the first, in document order.
+Shared by every reader of a YAML file (suites, task files, training configs, judge question files): each
+parses it with :func:`~evalkit.yaml_source.load_yaml` (which keeps each value's position) and validates
+it here, so a problem in any of them reads the same way. One error is reported: the first, in document
+order. A low-level module: it imports nothing of evalkit but :mod:`evalkit.yaml_source`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from evalkit.suites.yaml_source import Loc, SourceMap
+from evalkit.yaml_source import Loc, SourceMap
 
 
 def validate(model: type[BaseModel], data: dict[str, Any], source: SourceMap, loc: Loc, *,
