@@ -3,8 +3,8 @@
 Mirrors: with ``--data-root DIR`` (or ``EVALKIT_DATA_ROOT``), a hub id ``owner/name`` is looked up
 first as ``DIR/owner/name``, then as ``DIR/name``; the first folder that exists is used instead
 of the hub. Inside a mirror folder, a config (``name``) may have its own subfolder, and a split is
-a file named after it: ``test.jsonl``, ``validation.parquet``, ``train.csv`` ... Evaluators whose
-data has another layout (MMLU's per-subject CSVs) document and read it themselves.
+a file named after it: ``test.jsonl``, ``validation.parquet``, ``train.csv`` ... Data in another
+layout (MMLU's per-subject CSVs) is converted into this one once (:mod:`evalkit.parity.mirror`).
 """
 
 from __future__ import annotations

@@ -110,14 +110,6 @@ class Evaluator(ABC):
         """Scores of every document. Override to batch work across documents (an encoder model)."""
         return [self.score(doc, resps) for doc, resps in zip(docs, responses)]
 
-    def subgroups(self, doc: dict[str, Any]) -> list[str]:
-        """Names of sub-results this document also counts toward (MMLU: its subject and category).
-
-        Each subgroup is aggregated with :meth:`aggregate` over its documents and reported beside
-        the task in results.json (lm-eval reports subtasks and groups the same way).
-        """
-        return []
-
     def aggregate(self, filter_name: str, scores: Sequence[ItemScore]) -> dict[str, Aggregate]:
         """Task-level metrics for one filter, from ``scores`` alone (their metrics and details).
 

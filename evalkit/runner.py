@@ -165,10 +165,6 @@ def _execute(prepared: list[PreparedTask], ref: ModelRef | None, opts: RunConfig
             cursor += len(doc_reqs)
         scores, by_filter = _score_task(p, per_doc, store, opts.use_cache)
         results[p.task.name] = by_filter
-        for group, group_scores in _subgroup_scores(p, scores).items():
-            results[group] = _aggregate(p.evaluator, group_scores)
-            store.add_results(run_id, [ResultRow(group, m, f, a.value, a.stderr, a.n)
-                                       for f, metrics in results[group].items() for m, a in metrics.items()])
         records = _sample_records(p, per_doc, scores)
         write_jsonl_atomic(out_dir / f"samples_{p.task.name}.jsonl", records)
         store.add_samples(run_id, p.task.name, records)
@@ -219,14 +215,6 @@ def _score_task(p: PreparedTask, per_doc: list[list[Any]], store: Store,
                               for f, metrics in by_filter.items()}}
     store.scores_put(key, __version__, p.task.name, p.evaluator.name, payload)
     return scores, by_filter
-
-
-def _subgroup_scores(p: PreparedTask, scores: list[list[ItemScore]]) -> dict[str, list[list[ItemScore]]]:
-    groups: dict[str, list[list[ItemScore]]] = {}
-    for doc, doc_scores in zip(p.docs, scores):
-        for group in p.evaluator.subgroups(doc):
-            groups.setdefault(group, []).append(doc_scores)
-    return groups
 
 
 def _aggregate(evaluator: Evaluator, scores: list[list[ItemScore]]) -> dict[str, dict[str, Aggregate]]:

@@ -1,7 +1,7 @@
 """What scoring produces: per-document :class:`ItemScore` and task-level :class:`Aggregate`.
 
 An item's ``metrics`` are numbers that are aggregated and reported in results; its ``details``
-are anything else worth keeping with the document (MMLU's subject, HumanEval's execution log).
+are anything else worth keeping with the document (HumanEval's execution log).
 Samples files keep both, details under their own ``details`` key.
 """
 

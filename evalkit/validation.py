@@ -23,7 +23,7 @@ def validate(model: type[BaseModel], data: dict[str, Any], source: SourceMap, lo
     """``model`` validated from ``data`` (found at ``loc`` in ``source``), or the first problem as a
     :class:`~evalkit.errors.ConfigError`.
 
-    ``owner`` names the thing whose top-level keys ``data`` holds (``evaluator 'mmlu'``) in an
+    ``owner`` names the thing whose top-level keys ``data`` holds (``evaluator 'perplexity'``) in an
     unknown-field message; ``also_known`` are keys accepted beside the model's own (listed with them).
     """
     try:

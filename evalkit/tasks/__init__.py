@@ -8,5 +8,6 @@ Modules, each with one job:
 - ``builtins``: named functions for the standard tasks, and recognition of lm-eval's own helpers;
 - ``metrics``: lm-eval's metric registry (per-item values, aggregations, standard errors);
 - ``filters``: lm-eval's filter registry;
+- ``samplers``: lm-eval's few-shot samplers (``first_n`` and the seeded default);
 - ``task``: the evaluator that turns a loaded task into requests and scores.
 """
