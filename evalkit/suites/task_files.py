@@ -58,6 +58,9 @@ def resolve_task_files(raw: dict[str, Any], loc: Loc, source: SourceMap, generat
     if entry.dataset is not None:
         raise source.error(loc + ("dataset",), "a task file names its own data (dataset_path); set --data-root "
                                                "for a local mirror")
+    if entry.generation is not None:  # it would be silently ignored: the file's generation_kwargs decide
+        raise source.error(loc + ("generation",), "a task file generates as its own generation_kwargs say; change "
+                                                  "them in a file that includes it")
     target: str | Path = entry.task
     candidate = (base_dir / entry.task).expanduser()
     if candidate.exists():

@@ -189,3 +189,17 @@ metric_list:
     assert [s["first_letter"] for s in samples] == expected
     assert results["results"]["capitals_letter"]["first_letter,none"] == pytest.approx(sum(expected) / len(expected))
     assert (tmp_path / "imported.mark").exists()
+
+
+def test_a_task_file_entry_refuses_what_it_would_ignore(tmp_path: Path) -> None:
+    from evalkit.errors import ConfigError
+    from evalkit.suites import load_suite
+
+    suite = tmp_path / "suite.yaml"
+    suite.write_text("suite: s\ntasks:\n  - task: arc_easy\n    generation: {max_gen_toks: 5}\n")
+    with pytest.raises(ConfigError) as exc:
+        load_suite(suite)
+    assert str(exc.value).startswith(f"{suite}:4:5: tasks[0].generation: a task file generates as its own")
+    suite.write_text("suite: s\ntasks:\n  - task: arc_easy\n    dataset: {path: json}\n")
+    with pytest.raises(ConfigError, match=r"tasks\[0\]\.dataset: a task file names its own data"):
+        load_suite(suite)
