@@ -203,3 +203,26 @@ def test_a_task_file_entry_refuses_what_it_would_ignore(tmp_path: Path) -> None:
     suite.write_text("suite: s\ntasks:\n  - task: arc_easy\n    dataset: {path: json}\n")
     with pytest.raises(ConfigError, match=r"tasks\[0\]\.dataset: a task file names its own data"):
         load_suite(suite)
+
+
+def test_a_loglikelihood_task_scores_the_target_after_the_context(tmp_path: Path, tiny_model_dir: Path) -> None:
+    write_jsonl(tmp_path / "words.jsonl", [{"text": "The keeper climbed the stairs at", "last": " dusk"},
+                                           {"text": "Two plus two is", "last": " four"}])
+    (tmp_path / "last_word.yaml").write_text("""
+task: last_word
+dataset_path: json
+dataset_kwargs: {data_files: {test: words.jsonl}}
+test_split: test
+output_type: loglikelihood
+doc_to_text: text
+doc_to_target: last
+""")
+    results = _run(tmp_path / "last_word.yaml", tiny_model_dir, tmp_path / "out")["results"]["last_word"]
+    samples = _samples(tmp_path / "out", "last_word")
+    assert [s["arguments"] for s in samples] == [[["The keeper climbed the stairs at", " dusk"]],
+                                                 [["Two plus two is", " four"]]]
+    lls = [s["filtered_resps"][0][0] for s in samples]
+    # lm-eval's defaults for loglikelihood: perplexity (exp of the negative mean log-likelihood) and acc (greedy).
+    assert [s["perplexity"] for s in samples] == lls
+    assert results["perplexity,none"] == pytest.approx(math.exp(-sum(lls) / len(lls)))
+    assert results["acc,none"] == pytest.approx(sum(float(s["filtered_resps"][0][1]) for s in samples) / 2)
