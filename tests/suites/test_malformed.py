@@ -44,7 +44,8 @@ CASES = {
                        6, 5, "tasks[0].metrics", "meteor"),
     "dataset_extra_key": (("suite: s\ntasks:\n  - name: p\n    evaluator: perplexity\n"
                           "    dataset: {path: json, data_file: x.jsonl}\n"), 5, 27, "tasks[0].dataset.data_file",
-                          "unknown field for this section (did you mean 'data_files'? known: data_files, name, path, revision, split)"),
+                          "unknown field for this section (did you mean 'data_files'? "
+                          "known: data_files, name, path, revision, split)"),
     "batch_size_zero": ("suite: s\ndefaults:\n  batch_size: 0\ntasks:\n" + GOOD_TASK, 3, 3, "defaults.batch_size",
                         "greater than or equal to 1 or input should be 'auto', got 0"),
     # Files named in a suite are checked when it is loaded, relative to the suite file.
