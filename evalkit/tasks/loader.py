@@ -311,6 +311,10 @@ class TaskLoader:
     # -- tasks -------------------------------------------------------------------------------------
     def _task(self, raw: dict[str, Any], origin: Origin, path: Path, files: list[Path],
               group: str | None = None) -> LoadedTask:
+        if "class" in raw:  # lm-eval's Python task classes: code, and a harness of their own
+            raise origin.error(("class",), "a Python task class is code in a task file and is refused; evalkit runs "
+                                           "declared tasks only (--allow-task-code does not change this): declare "
+                                           "the task with doc_to_text, doc_to_target, doc_to_choice and metric_list")
         for key in ("doc_to_image", "doc_to_audio"):
             if raw.get(key) is not None:
                 raise origin.error((key,), "multimodal tasks are not supported by evalkit")

@@ -101,6 +101,8 @@ CASES: dict[str, Case] = {
     "unknown_builtin": Case(MC.replace("doc_to_text: \"Q: {{question}}\\nA:\"",
                                        "doc_to_text: !builtin winogrande.doc_to_txt"), "!builtin", "doc_to_text",
                             "unknown built-in 'winogrande.doc_to_txt' (did you mean winogrande.doc_to_text?)"),
+    "python_task_class": Case("class: !function my_tasks.MyTask\n" + MC, "class", "class",
+                              "a Python task class is code in a task file and is refused"),
     # what the output type cannot produce, regexes, includes
     "metric_wrong_output_type": Case(MC + "metric_list:\n  - metric: bleu\n", "metric: bleu", "metric_list[0].metric",
                                      "metric 'bleu' cannot be computed for output_type 'multiple_choice'"),
