@@ -201,7 +201,8 @@ def _document(evaluator: TaskFileEvaluator, doc: dict[str, Any], index: int, req
     from evalkit.engine.requests import Loglikelihood, LoglikelihoodRolling
 
     rendered = evaluator.render(doc, index)
-    gold = evaluator.target(doc)
+    # The gold as scoring reads it: doc_to_text's index for multiple inputs (WinoGrande), else doc_to_target.
+    gold = rendered.text if evaluator.multiple_input else rendered.target
     choices = rendered.choices
     if evaluator.multiple_input:  # the choices are the contexts; the gold indexes them
         choices = None

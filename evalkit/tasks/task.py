@@ -353,8 +353,9 @@ class TaskFileEvaluator(Evaluator):
         return [GenerateUntil(context, stops, max_gen_toks, sampling, sample_index=i) for i in range(cfg.repeats)]
 
     def target(self, doc: dict[str, Any]) -> Any:
-        r = self.render(doc, -1)
-        return r.text if self.multiple_input else r.target
+        # What lm-eval logs as a sample's target: doc_to_target, for multiple inputs too (WinoGrande's
+        # continuation text, not the gold index, which scoring reads from doc_to_text).
+        return self.render(doc, -1).target
 
     # -- scoring -----------------------------------------------------------------------------------
     def _instances(self, responses: list[Any]) -> list[list[Any]]:

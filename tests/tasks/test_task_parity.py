@@ -54,15 +54,7 @@ def _assert_items_match(run: TaskParityRun, name: str) -> None:
         assert [bool(g) for _, g in ek["filtered_resps"]] == [bool(g) for _, g in lm["filtered_resps"]], \
             f"{where}: is_greedy"
         assert _argmax(ek_ll) == _argmax(lm_ll), f"{where}: predicted choice"
-        if written.task == "winogrande":
-            # A known difference, kept because `evalkit tasks preview` reads the gold index from target():
-            # for a multiple-input task evalkit logs the gold index (doc_to_text) as the sample's target,
-            # lm-eval logs doc_to_target (the shared continuation). Scoring uses the index in both.
-            from lm_eval.tasks.winogrande.preprocess_winogrande import doc_to_target, doc_to_text
-
-            assert (ek["target"], lm["target"]) == (doc_to_text(lm["doc"]), doc_to_target(lm["doc"])), where
-        else:
-            assert ek["target"] == lm["target"], f"{where}: target"
+        assert ek["target"] == lm["target"], f"{where}: target"
         for metric in lm["metrics"]:
             if written.task == "truthfulqa_mc2":
                 from lm_eval.tasks.truthfulqa.utils import process_results_mc2
