@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 
 from evalkit.scores import Aggregate
 from evalkit.tasks.loader import LoadedGroup
-from evalkit.tasks.metrics import pooled_stderr, unweighted_mean_stderr
+from evalkit.tasks.metrics import pooled_stderr, unweighted_mean_stderr, weighted_mean
 
 Results = Mapping[str, Mapping[str, Mapping[str, Aggregate]]]  # task -> filter -> metric -> aggregate
 
@@ -47,8 +47,7 @@ def group_results(groups: Sequence[LoadedGroup], results: Results) -> dict[str, 
                 if not found:
                     continue
                 sizes = [a.n for a in found]
-                weights = sizes if agg.weight_by_size else [1] * len(found)
-                value = sum(a.value * w for a, w in zip(found, weights)) / sum(weights)
+                value = weighted_mean([a.value for a in found], sizes, agg.weight_by_size)
                 stderr = None
                 if all(a.stderr is not None for a in found):
                     ses = [float(a.stderr) for a in found if a.stderr is not None]

@@ -9,7 +9,6 @@ in the engine and generations are batched as for every other task.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -149,7 +148,7 @@ class TaskFileEvaluator(Evaluator):
                 self._render_shot(shot, i, pool_columns)
         return docs
 
-    def _field(self, name: str, spec: Any) -> Any:
+    def _field(self, spec: Any) -> Any:
         return self.task.functions[spec] if isinstance(spec, FunctionRef | BuiltinRef) else spec
 
     def render(self, doc: Doc, index: int, *, fewshot: bool = False,
@@ -168,12 +167,12 @@ class TaskFileEvaluator(Evaluator):
         try:
             choices = None
             if choice_spec is not None:
-                choices = templates.doc_to_choice(self._field(field, choice_spec), doc, cols)
+                choices = templates.doc_to_choice(self._field(choice_spec), doc, cols)
             field = "doc_to_text"
-            text = (templates.doc_to_text(self._field(field, text_spec), doc, cols, has_choices)
+            text = (templates.doc_to_text(self._field(text_spec), doc, cols, has_choices)
                     if text_spec is not None else "")
             field = "doc_to_target"
-            target = (templates.doc_to_target(self._field(field, target_spec), doc, cols, has_choices)
+            target = (templates.doc_to_target(self._field(target_spec), doc, cols, has_choices)
                       if target_spec is not None else "")
         except templates.TemplateError as exc:
             raise self._doc_error(index, where, field, {"doc_to_text": text_spec, "doc_to_target": target_spec,
@@ -256,7 +255,7 @@ class TaskFileEvaluator(Evaluator):
                                   f"a shot needs text and an answer text, got {question!r} and {answer!r}", shot)
         fs = self.cfg.fewshot_config
         gen_prefix = fs.gen_prefix if fs is not None and fs.gen_prefix is not None else self.cfg.gen_prefix
-        return prompt.Shot(question, answer, self._resolve_field(shot, gen_prefix, columns) if gen_prefix else None)
+        return prompt.Shot(question, answer, self._resolve_field(shot, gen_prefix) if gen_prefix else None)
 
     def _shots(self, doc: Doc, doc_id: int) -> list[prompt.Shot]:
         k = self.num_fewshot
@@ -273,7 +272,7 @@ class TaskFileEvaluator(Evaluator):
         return [self._render_shot(s, i, self._pool_columns) for i, s in enumerate(shots)]
 
     # -- requests ----------------------------------------------------------------------------------
-    def _resolve_field(self, doc: Doc, value: str | None, columns: frozenset[str] | None = None) -> str:
+    def _resolve_field(self, doc: Doc, value: str | None) -> str:
         """lm-eval's ``resolve_field``: a column of the document, else a template."""
         if not value:
             return ""
@@ -451,8 +450,6 @@ def _plain(value: Any) -> Any:
         return int(value)
     if isinstance(value, np.floating):
         return float(value)
-    if isinstance(value, float) and math.isnan(value):
-        return value
     return value
 
 
