@@ -7,7 +7,7 @@ so a task file scored here reports what lm-eval reports for the same model respo
 
 - ``METRICS`` names what a ``metric_list`` entry may say, with lm-eval's default aggregation and
   direction, and the output types whose default scoring produces it (lm-eval silently produces
-  nothing for, say, ``acc_norm`` on a ``loglikelihood`` task; ``check_metric`` says so instead);
+  nothing for, say, ``acc_norm`` on a ``loglikelihood`` task; the task loader refuses it instead);
 - ``process_results`` gives one document's values; ``aggregate`` and ``stderr`` turn a task's values
   into its score and standard error (a closed form for ``mean``, lm-eval's seeded bootstrap, with the
   same draws, for the others it bootstraps); ``weighted_mean`` / ``pooled_stderr`` /
@@ -19,7 +19,6 @@ supported: they would be fetched from the Hub.
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,14 +26,14 @@ from typing import Any
 
 import numpy as np
 
-from evalkit.registry import Registry, UnknownName
+from evalkit.registry import Registry
 from evalkit.tasks import _metric_results as per_item
 from evalkit.tasks._metric_aggregations import AGGREGATIONS, Aggregation
 from evalkit.tasks._metric_bootstrap import bootstrap_stderr, sample_stddev
 
 __all__ = [
     "AGGREGATIONS", "BOOTSTRAPPED", "DEFAULT_METRICS", "METRICS", "OUTPUT_TYPES", "Aggregation", "MetricDef",
-    "aggregate", "bootstrap_iters_for", "check_metric", "pooled_stderr", "process_results", "stderr",
+    "aggregate", "bootstrap_iters_for", "pooled_stderr", "process_results", "stderr",
     "unweighted_mean_stderr", "weighted_mean",
 ]
 
@@ -98,30 +97,6 @@ BOOTSTRAPPED = frozenset({"median", "matthews_corrcoef", "f1", "perplexity", "bl
 
 # lm-eval bootstraps these metrics (by metric name, whatever their aggregation) at most 100 times.
 _FEW_BOOTSTRAPS = frozenset({"bleu", "chrf", "chrf++", "ter"})
-
-
-def check_metric(name: str, options: dict[str, Any], output_type: str) -> str | None:
-    """Why a ``metric_list`` entry would not score under lm-eval's default ``process_results``, or None.
-
-    Reports an unknown metric, one that ``output_type`` never produces, and an option the metric does
-    not take (lm-eval passes options to exact_match only, and fails on unknown ones there).
-    """
-    try:
-        metric = METRICS.get(name)
-    except UnknownName as error:
-        close = difflib.get_close_matches(name, METRICS.names(), n=1)
-        return f"{error}" + (f"; did you mean {close[0]!r}?" if close else "")
-    if output_type not in metric.output_types:
-        where = ", ".join(sorted(metric.output_types)) or "none: only a task's own process_results"
-        return f"metric {name!r} is not computed for output_type {output_type!r} (it is for: {where})"
-    for key in options:
-        if key in per_item.NOT_OPTIONS or key in metric.options:
-            continue
-        known = sorted(metric.options | per_item.NOT_OPTIONS - {"metric"})
-        close = difflib.get_close_matches(key, known, n=1)
-        return (f"metric {name!r} has no option {key!r}" + (f"; did you mean {close[0]!r}?" if close else "")
-                + f" (it takes: {', '.join(known)})")
-    return None
 
 
 def process_results(output_type: str, metrics: Sequence[tuple[str, dict[str, Any]]], results: list[Any], *,

@@ -100,22 +100,6 @@ def test_metrics_and_aggregations_are_lm_evals() -> None:
                                                           "regexes_to_ignore"}
 
 
-def test_check_metric() -> None:
-    assert metrics.check_metric("acc", {"aggregation": "mean", "higher_is_better": True}, "multiple_choice") is None
-    assert metrics.check_metric("exact_match", {"ignore_case": True}, "generate_until") is None
-    assert "did you mean 'acc_norm'" in (metrics.check_metric("acc_nrom", {}, "multiple_choice") or "")
-    assert "not computed for output_type 'loglikelihood'" in (metrics.check_metric("acc_norm", {}, "loglikelihood")
-                                                              or "")
-    message = metrics.check_metric("exact_match", {"ignore_cases": True}, "generate_until") or ""
-    assert "no option 'ignore_cases'" in message and "did you mean 'ignore_case'" in message
-    with pytest.raises(UnknownName):
-        metrics.process_results("generate_until", [("rouge", {})], ["x"], gold="x", choices=None,
-                                multiple_input=False, target_text=None)
-
-
-# -- per-item values ------------------------------------------------------------------------------
-
-
 def compare(task: ConfigurableTask, doc: dict[str, Any], results: list[Any], metric_list: MetricList,
             *, gold: Any = None, multiple_input: bool = False) -> dict[str, Any]:
     expected = quiet(lambda: task.process_results(doc, results))
