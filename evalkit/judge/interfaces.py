@@ -1,4 +1,4 @@
-"""INTERFACE SKELETON shared by the judge's modules (the contract between the engineers building them).
+"""The types shared by the judge's modules.
 
 Kept as its own small module: the types every other judge module imports.
 """
@@ -55,6 +55,35 @@ class JudgeRequest:
     messages: tuple[tuple[str, str], ...]  # (role, content) pairs
     temperature: float = 0.0
     max_tokens: int = 1024
+
+
+@dataclass(frozen=True)
+class ChoiceRequest:
+    """A judge call answered by probabilities, not text: the log-likelihood of each of ``choices`` as
+    the judge's first words after ``messages`` (the verdict-first protocol, prompt ``evalkit-judge-v2``).
+
+    ``choices`` are the labels (``("A", "B", "C")``, or the ratings ``"1"`` … ``"10"``). An endpoint reads
+    them as its first token's ``top_logprobs``. A local judge scores each ``choice + suffix`` as a
+    continuation; ``suffix`` makes the strings prefix-free where labels are not (``"1"`` is a prefix of
+    ``"10"``, ``"1/10"`` is not one of ``"10/10"``), so the scored events are disjoint.
+    """
+
+    messages: tuple[tuple[str, str], ...]  # (role, content) pairs, ending with the user's turn
+    choices: tuple[str, ...]
+    suffix: str = ""
+
+
+class ChoiceJudge(Protocol):
+    """Answers choice requests with one log-likelihood per choice (``-inf`` for one it never gives)."""
+
+    endpoint: str
+    model: str
+
+    def choice_logprobs(self, requests: list[ChoiceRequest]) -> list[tuple[float, ...]] | None:
+        """Per request, the choices' log-probabilities (unnormalised), in order; cached ones without a
+        call. ``None`` when the judge cannot give probabilities (an endpoint without ``logprobs``): the
+        caller falls back to the text protocol."""
+        ...
 
 
 class JudgeClient(Protocol):
