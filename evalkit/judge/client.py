@@ -18,14 +18,22 @@ through this same client). What this module adds over the bare ``openai`` client
   rate limits and server errors are not billed); the calls beyond it are refused with one line,
   after what fits in the budget was judged and cached.
 
+Two kinds of call share all of this: :meth:`OpenAIJudgeClient.complete_many` (the judge's text) and
+:meth:`OpenAIJudgeClient.choice_logprobs` (the verdict-first protocol: one one-token completion per
+request, whose first token's ``top_logprobs`` give each choice's log-probability). An endpoint that
+returns no log-probabilities (``transformers serve``) is found on the first choice call, said once,
+and answered ``None`` from then on, so the caller falls back to reading text.
+
 :func:`probe` checks, before any answer is generated, that the endpoint answers ``GET /models``
 and accepts the key, so that a bad judge costs one line, not a generation run.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import math
 import random
 import sys
 import threading
@@ -33,15 +41,23 @@ import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from evalkit.errors import UserError
-from evalkit.judge.interfaces import JudgeRequest
+from evalkit.judge.interfaces import ChoiceRequest, JudgeRequest
 from evalkit.models.fingerprint import text_fingerprint
 from evalkit.store import Store
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+
+#: How many first tokens a choice call asks for: OpenAI's maximum, so that whitespace variants of
+#: a label (``"A"``, ``" A"``) are all seen.
+TOP_LOGPROBS = 20
+#: The version of a choice call's cache key: bump it when what a call asks for changes meaning.
+CHOICE_KEY_VERSION = 1
+
+_Answer = TypeVar("_Answer")  # what one call answers: a text, or a choice call's log-probabilities
 
 
 @dataclass(frozen=True)
@@ -150,6 +166,20 @@ def judge_request_hash(request: JudgeRequest, prompt_version: str) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
+def choice_request_key(request: ChoiceRequest, prompt_version: str) -> dict[str, Any]:
+    """What can change a choice call's answer besides the judge. ``suffix`` is not part of it: an
+    endpoint reads only the first token, which the suffix never reaches."""
+    return {"kind": "choice_logprobs", "key_version": CHOICE_KEY_VERSION, "prompt_version": prompt_version,
+            "messages": [list(m) for m in request.messages], "choices": list(request.choices),
+            "top_logprobs": TOP_LOGPROBS}
+
+
+def choice_request_hash(request: ChoiceRequest, prompt_version: str) -> str:
+    blob = json.dumps(choice_request_key(request, prompt_version), sort_keys=True, ensure_ascii=False,
+                      separators=(",", ":"))
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
 def probe(base_url: str, api_key: str, *, timeout_s: float = 10.0) -> list[str]:
     """The model ids the endpoint lists (``GET /models``), or one line saying why it cannot be used."""
     import openai
@@ -194,6 +224,8 @@ class OpenAIJudgeClient:
         self.policy = policy or RetryPolicy()
         self.max_requests = max_requests
         self.stats = JudgeStats()
+        # Whether the endpoint gives log-probabilities: None until a choice call first asks it.
+        self.logprobs_supported: bool | None = None
         self.fingerprint = fingerprint or judge_fingerprint(self.endpoint, self.model)
         # Jitter only spreads retries out; a seeded generator keeps tests reproducible.
         self._rng = rng or random.Random()
@@ -219,33 +251,82 @@ class OpenAIJudgeClient:
         """
         hashes = [judge_request_hash(r, self.prompt_version) for r in requests]
         unique = dict(zip(hashes, requests))
-        answers: dict[str, str] = self.store.cache_get_many(self.fingerprint, list(unique))
-        self.stats.cached += len(answers)
-        todo = [h for h in unique if h not in answers]
-        refused = 0
-        if self.max_requests is not None:
-            left = max(0, self.max_requests - self.stats.calls)
-            todo, refused = todo[:left], max(0, len(todo) - left)
+        answers: dict[str, str] = self._cached(list(unique))
+        todo, refused = self._within_budget([h for h in unique if h not in answers])
+
+        def keep(h: str, text: str) -> None:
+            self.store.cache_put_many(self.fingerprint, [(h, judge_request_key(unique[h], self.prompt_version), text)])
+            answers[h] = text
+
         if todo:
-            self._run(todo, unique, answers)
+            self._run(todo, lambda h: self._text(unique[h]), keep)
+        self._refuse(refused)
+        return [answers[h] for h in hashes]
+
+    def choice_logprobs(self, requests: list[ChoiceRequest]) -> list[tuple[float, ...]] | None:
+        """Per request, each choice's log-probability as the judge's first token (see
+        :func:`first_token_choice_logprobs`), in order; cached ones make no call.
+
+        ``None`` when the endpoint gives no log-probabilities: found on the first call this client
+        makes (that answer is not cached), said once on stderr, and from then on ``None`` with no call.
+        The caller then reads verdicts from text. Budget and failures are as for :meth:`complete_many`.
+        """
+        if self.logprobs_supported is False:
+            return None
+        hashes = [choice_request_hash(r, self.prompt_version) for r in requests]
+        unique = dict(zip(hashes, requests))
+        answers = {h: _decode_logprobs(v) for h, v in self._cached(list(unique)).items()}
+        todo, refused = self._within_budget([h for h in unique if h not in answers])
+
+        def keep(h: str, found: tuple[float, ...] | _NoLogprobs) -> None:
+            if isinstance(found, _NoLogprobs):  # only the probe can answer this; nothing to cache
+                return
+            self.store.cache_put_many(self.fingerprint, [(h, choice_request_key(unique[h], self.prompt_version),
+                                                          _encode_logprobs(found))])
+            answers[h] = found
+
+        if todo and self.logprobs_supported is None:
+            # Probed once, alone: a server without logprobs then costs one call, not a batch.
+            probe_hash, todo = todo[0], todo[1:]
+            self._run([probe_hash], lambda h: self._first_token(unique[h], probing=True), keep)
+            self.logprobs_supported = probe_hash in answers
+            if not self.logprobs_supported:
+                print(f"judge {self.name}: the judge returns no log-probabilities; verdicts are read from its "
+                      "text with the evalkit-judge-v1 prompt", file=sys.stderr)
+                return None
+        if todo:
+            self._run(todo, lambda h: self._first_token(unique[h], probing=False), keep)
+        self._refuse(refused)
+        return [answers[h] for h in hashes]
+
+    def _cached(self, hashes: list[str]) -> dict[str, Any]:
+        found: dict[str, Any] = self.store.cache_get_many(self.fingerprint, hashes)
+        self.stats.cached += len(found)
+        return found
+
+    def _within_budget(self, todo: list[str]) -> tuple[list[str], int]:
+        """The calls that fit in what is left of ``max_requests``, and how many are refused."""
+        if self.max_requests is None:
+            return todo, 0
+        left = max(0, self.max_requests - self.stats.calls)
+        return todo[:left], max(0, len(todo) - left)
+
+    def _refuse(self, refused: int) -> None:
         if refused:
             raise BudgetExhausted(
                 f"--max-requests {self.max_requests}: budget spent ({self.stats.calls} judge calls made); "
                 f"{refused} more judge calls refused. What was judged is cached: rerun with a larger "
                 "--max-requests to continue")
-        return [answers[h] for h in hashes]
 
-    def _run(self, todo: list[str], unique: dict[str, JudgeRequest], answers: dict[str, str]) -> None:
-        def keep(h: str, text: str) -> None:
-            # Written as each answer arrives: a killed run keeps every judgment it paid for.
-            self.store.cache_put_many(self.fingerprint, [(h, judge_request_key(unique[h], self.prompt_version), text)])
-            answers[h] = text
-
+    def _run(self, todo: list[str], call: Callable[[str], _Answer], keep: Callable[[str, _Answer], None]) -> None:
+        """``call`` for each hash of ``todo`` (with retries, ``concurrency`` at once); ``keep`` stores
+        each answer as it arrives, so a killed run keeps every judgment it paid for."""
         from evalkit.progress import progress_bar
 
         stop = threading.Event()  # set on the first hard failure: queued judgments then make no call
         pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="judge")
-        futures: dict[Future[str | None], str] = {pool.submit(self._one, unique[h], stop): h for h in todo}
+        futures: dict[Future[_Answer | None], str] = {
+            pool.submit(self._one, functools.partial(call, h), stop): h for h in todo}
         pending = set(futures)
         bar = progress_bar(None, "judge calls", total=len(todo))
         try:
@@ -255,8 +336,8 @@ class OpenAIJudgeClient:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 failed = [f for f in done if f.exception() is not None]
                 for future in done:  # every answer that arrived is kept, even beside a failure
-                    if future not in failed and (text := future.result()) is not None:
-                        keep(futures[future], text)
+                    if future not in failed and (answer := future.result()) is not None:
+                        keep(futures[future], answer)
                 bar.update(len(done))
                 if failed:
                     failed[0].result()  # raises the hard failure
@@ -279,7 +360,7 @@ class OpenAIJudgeClient:
             bar.close()
         pool.shutdown(wait=True)
 
-    def _one(self, request: JudgeRequest, stop: threading.Event) -> str | None:
+    def _one(self, call: Callable[[], _Answer], stop: threading.Event) -> _Answer | None:
         """One judgment with retries; None when the run stopped before it was sent."""
         started = time.monotonic()
         attempt = 0
@@ -287,7 +368,7 @@ class OpenAIJudgeClient:
             if stop.is_set():
                 return None
             try:
-                text = self._call(request)
+                answer = call()
             except _Transient as exc:
                 with self._lock:
                     self.stats.failures[exc.kind] = self.stats.failures.get(exc.kind, 0) + 1
@@ -307,17 +388,42 @@ class OpenAIJudgeClient:
                 continue
             with self._lock:
                 self.stats.calls += 1
-            return text
+            return answer
 
-    def _call(self, request: JudgeRequest) -> str:
-        """One HTTP call; transient failures become :class:`_Transient`, anything else propagates."""
+    def _text(self, request: JudgeRequest) -> str:
+        """The text of one completion; a body without it is transient."""
+        message = self._create(request.messages, temperature=request.temperature, max_tokens=request.max_tokens)
+        content = message.content
+        if not isinstance(content, str):
+            raise _Transient("unreadable body", "the response's message has no text content")
+        return content
+
+    def _first_token(self, request: ChoiceRequest, *, probing: bool) -> tuple[float, ...] | _NoLogprobs:
+        """The choices' log-probabilities from one one-token completion's ``top_logprobs``.
+
+        A response without them means the server gives none when ``probing`` (the first call);
+        after the server has given some, it is a faulty body, retried like any other.
+        """
+        choice = self._create(request.messages, temperature=0.0, max_tokens=1, logprobs=True,
+                              top_logprobs=TOP_LOGPROBS, choice=True)
+        logprobs = getattr(choice, "logprobs", None)
+        content = getattr(logprobs, "content", None) if logprobs is not None else None
+        top = getattr(content[0], "top_logprobs", None) if content else None
+        if not top:
+            if probing:
+                return _NoLogprobs()
+            raise _Transient("unreadable body", "no top_logprobs for the first token in the response")
+        return first_token_choice_logprobs([(t.token, t.logprob) for t in top], request.choices)
+
+    def _create(self, messages: tuple[tuple[str, str], ...], *, choice: bool = False, **params: Any) -> Any:
+        """One HTTP call: the first choice's message (or the choice itself when ``choice``); transient
+        failures become :class:`_Transient`, anything else propagates."""
         import openai
 
         try:
             response = self._client.chat.completions.create(
                 model=self.api_model, messages=[{"role": role, "content": content}  # type: ignore[misc]
-                                            for role, content in request.messages],
-                temperature=request.temperature, max_tokens=request.max_tokens)
+                                                for role, content in messages], **params)
         except openai.APITimeoutError as exc:  # a subclass of APIConnectionError: caught first
             raise _Transient("timeout", _first_line(exc)) from None
         except openai.APIConnectionError as exc:
@@ -339,10 +445,41 @@ class OpenAIJudgeClient:
         choices = getattr(response, "choices", None)
         if not choices or getattr(choices[0], "message", None) is None:
             raise _Transient("unreadable body", f"no choices in the response: {str(response)[:120]!r}")
-        content = choices[0].message.content
-        if not isinstance(content, str):
-            raise _Transient("unreadable body", "the response's message has no text content")
-        return content
+        return choices[0] if choice else choices[0].message
+
+
+class _NoLogprobs:
+    """What the probe call answers when the server gives no log-probabilities (never cached)."""
+
+
+def first_token_choice_logprobs(top: list[tuple[str, float]], choices: tuple[str, ...]) -> tuple[float, ...]:
+    """Each choice's log-probability from the first token's ``top`` ``(token, logprob)`` list.
+
+    A choice's value is the log-sum-exp of the log-probabilities of the top tokens whose text,
+    stripped of whitespace, equals the choice (``"A"``, ``" A"`` and ``"A\\n"`` are one verdict; case
+    counts); ``-inf`` when none is in the list (the server only says it is below the last one).
+    """
+    merged: dict[str, list[float]] = {c: [] for c in choices}
+    for token, logprob in top:
+        if (label := token.strip()) in merged:
+            merged[label].append(logprob)
+    return tuple(_logsumexp(merged[c]) for c in choices)
+
+
+def _logsumexp(values: list[float]) -> float:
+    if not values:
+        return -math.inf
+    peak = max(values)
+    return peak + math.log(sum(math.exp(v - peak) for v in values))
+
+
+def _encode_logprobs(values: tuple[float, ...]) -> list[float | None]:
+    """JSON has no infinity (a strict reader, PostgreSQL's json, refuses it): -inf is stored as null."""
+    return [None if v == -math.inf else v for v in values]
+
+
+def _decode_logprobs(stored: list[float | None]) -> tuple[float, ...]:
+    return tuple(-math.inf if v is None else float(v) for v in stored)
 
 
 def _retry_after(response: Any) -> float | None:

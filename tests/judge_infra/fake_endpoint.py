@@ -3,8 +3,10 @@
 Only a fake can answer 429 with ``Retry-After``, a 500, a garbage body, a response slower than the
 client's timeout or a dropped connection on demand, and count exactly what it received. Each
 request's faults are scripted per prompt (the last message's content), so counts stay exact under
-concurrency; once a prompt's faults are spent, it is answered ``judged: <prompt>``. The real
-judge path is tested against ``transformers serve`` (test_server.py).
+concurrency; once a prompt's faults are spent, it is answered ``judged: <prompt>`` (with no
+``logprobs``, as ``transformers serve`` answers, unless ``top_logprobs`` scripts the first token's list:
+for the faults of the log-probability path). The real judge path is tested against ``transformers
+serve`` (test_server.py), the log-probability path against a real model (logprob_endpoint.py).
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ SLOW_S = 2.0
 
 class FaultyEndpoint:
     def __init__(self, script: dict[str, list[str]] | None = None, always: str | None = None,
-                 models: tuple[str, ...] = ("judge-model",)):
+                 models: tuple[str, ...] = ("judge-model",), top_logprobs: list[tuple[str, float]] | None = None):
+        self.top_logprobs = top_logprobs  # (token, logprob) pairs for the first token of every answer
         self.script = {k: list(v) for k, v in (script or {}).items()}
         self.always = always  # a fault for every chat request (never answers)
         self.models = models
@@ -75,9 +78,13 @@ class FaultyEndpoint:
                 if fault == "slow":
                     time.sleep(SLOW_S)
                 content = f"judged: {prompt}"
+                choice: dict[str, Any] = {"index": 0, "finish_reason": "stop",
+                                          "message": {"role": "assistant", "content": content}}
+                if endpoint.top_logprobs:
+                    top = [{"token": t, "logprob": lp, "bytes": list(t.encode())} for t, lp in endpoint.top_logprobs]
+                    choice["logprobs"] = {"content": [{**top[0], "top_logprobs": top}]}
                 self._send(200, {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
-                                 "choices": [{"index": 0, "finish_reason": "stop",
-                                              "message": {"role": "assistant", "content": content}}]})
+                                 "choices": [choice]})
 
             def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
                 self._send_raw(status, json.dumps(payload).encode(), "application/json", headers)
