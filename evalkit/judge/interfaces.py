@@ -63,13 +63,16 @@ class ChoiceRequest:
     the judge's first words after ``messages`` (the verdict-first protocol, prompt ``evalkit-judge-v2``).
 
     ``choices`` are the labels (``("A", "B", "C")``, or the ratings ``"1"`` … ``"10"``). An endpoint reads
-    them as its first token's ``top_logprobs``. A local judge scores each ``choice + suffix`` as a
-    continuation; ``suffix`` makes the strings prefix-free where labels are not (``"1"`` is a prefix of
-    ``"10"``, ``"1/10"`` is not one of ``"10/10"``), so the scored events are disjoint.
+    them as its first token's ``top_logprobs``. A local judge opens its reply with the fixed ``prefix``
+    (``"Verdict:"``) and scores each ``" " + choice + suffix`` as its continuation: the prefix keeps the
+    scored text from starting after the chat template's trailing newline (which lm-eval's rule would
+    move into every continuation), and ``suffix`` makes the strings prefix-free where labels are not
+    (``"1"`` is a prefix of ``"10"``, ``"1/10"`` is not one of ``"10/10"``), so the scored events are disjoint.
     """
 
     messages: tuple[tuple[str, str], ...]  # (role, content) pairs, ending with the user's turn
     choices: tuple[str, ...]
+    prefix: str = "Verdict:"
     suffix: str = ""
 
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from evalkit.errors import UserError
 from evalkit.judge.interfaces import (
     Answer,
+    ChoiceJudge,
     JudgeClient,
     JudgeRequest,
     Outcome,
@@ -54,7 +55,7 @@ class SingleJudgment:
     extra: dict[str, object] = field(default_factory=dict)
 
 
-def judge_name(judge: JudgeClient) -> str:
+def judge_name(judge: JudgeClient | ChoiceJudge) -> str:
     """How a judge is recorded: ``<endpoint>#<model>``."""
     return f"{judge.endpoint}#{judge.model}"
 
@@ -98,37 +99,69 @@ def _ask(judge: JudgeClient, requests: list[JudgeRequest], parse: Callable[[str]
     return [(replies[i], retries.get(i), parsed[i]) for i in range(len(requests))]
 
 
+@dataclass(frozen=True)
+class PairItem:
+    """One pair to judge: a question and two models' answers to it (``evalkit judge --pairs`` rows, or one
+    question of an ``--a``/``--b`` run). ``reference`` shows the question's reference answer."""
+
+    question: Question
+    model_a: str
+    answer_a: Answer
+    model_b: str
+    answer_b: Answer
+    reference: bool = False
+    pair_id: str | None = None  # a --pairs row's id, kept in the judgment's extra
+
+    @property
+    def mode(self) -> str:
+        return "reference" if self.reference else "pairwise"
+
+
+def pair_items(questions: list[Question], answers_a: Mapping[str, Answer] | Iterable[Answer],
+               answers_b: Mapping[str, Answer] | Iterable[Answer], *, model_a: str, model_b: str,
+               mode: str = "pairwise") -> list[PairItem]:
+    """Every question of a two-model run as a :class:`PairItem` (``UserError`` for a missing answer)."""
+    if mode not in PAIRWISE_MODES:
+        raise ValueError(f"pairwise mode must be one of {', '.join(PAIRWISE_MODES)}, not {mode!r}")
+    by_a = answers_by_question(answers_a, questions, model_a)
+    by_b = answers_by_question(answers_b, questions, model_b)
+    return [PairItem(q, model_a, by_a[q.id], model_b, by_b[q.id], mode == "reference" and q.reference is not None)
+            for q in questions]
+
+
 def judge_pairwise(questions: list[Question], answers_a: Mapping[str, Answer] | Iterable[Answer],
                    answers_b: Mapping[str, Answer] | Iterable[Answer], *, judge: JudgeClient, model_a: str,
                    model_b: str, mode: str = "pairwise", temperature: float = 0.0,
                    max_tokens: int = 1024) -> list[PairJudgment]:
     """Each question judged in both orders, in question order (see the module docstring)."""
-    if mode not in PAIRWISE_MODES:
-        raise ValueError(f"pairwise mode must be one of {', '.join(PAIRWISE_MODES)}, not {mode!r}")
-    by_a = answers_by_question(answers_a, questions, model_a)
-    by_b = answers_by_question(answers_b, questions, model_b)
-    uses_reference = [mode == "reference" and q.reference is not None for q in questions]
+    items = pair_items(questions, answers_a, answers_b, model_a=model_a, model_b=model_b, mode=mode)
+    return judge_pair_items(items, judge=judge, temperature=temperature, max_tokens=max_tokens)
+
+
+def judge_pair_items(items: list[PairItem], *, judge: JudgeClient, temperature: float = 0.0,
+                     max_tokens: int = 1024) -> list[PairJudgment]:
+    """Each pair judged in both orders with the text protocol (``evalkit-judge-v1``), in order."""
     requests: list[JudgeRequest] = []
-    for q, ref in zip(questions, uses_reference, strict=True):
-        a, b = by_a[q.id], by_b[q.id]
+    for item in items:
+        q, a, b, ref = item.question, item.answer_a, item.answer_b, item.reference
         requests.append(pairwise_request(q, a, b, reference=ref, temperature=temperature, max_tokens=max_tokens))
         requests.append(pairwise_request(q, b, a, reference=ref, temperature=temperature, max_tokens=max_tokens))
     results = _ask(judge, requests, parse_pair_verdict, rating=False)
     judgments = []
-    for i, (q, ref) in enumerate(zip(questions, uses_reference, strict=True)):
+    for i, item in enumerate(items):
         (raw_ab, retry_ab, v_ab), (raw_ba, retry_ba, v_ba) = results[2 * i], results[2 * i + 1]
         verdict_ab = v_ab if isinstance(v_ab, PairVerdict) else PairVerdict.UNSCORED
         verdict_ba = v_ba if isinstance(v_ba, PairVerdict) else PairVerdict.UNSCORED
-        extra: dict[str, object] = {}
+        extra: dict[str, object] = {} if item.pair_id is None else {"pair_id": item.pair_id}
         if retry_ab is not None:
             extra["retry_ab"] = retry_ab
         if retry_ba is not None:
             extra["retry_ba"] = retry_ba
         judgments.append(PairJudgment(
-            question_id=q.id, model_a=model_a, model_b=model_b, judge=judge_name(judge),
-            prompt_version=PROMPT_VERSION, mode="reference" if ref else "pairwise",
+            question_id=item.question.id, model_a=item.model_a, model_b=item.model_b, judge=judge_name(judge),
+            prompt_version=PROMPT_VERSION, mode=item.mode,
             verdict_ab=verdict_ab, verdict_ba=verdict_ba, raw_ab=raw_ab, raw_ba=raw_ba,
-            outcome=outcome_of(verdict_ab, verdict_ba), extra=extra, category=q.category))
+            outcome=outcome_of(verdict_ab, verdict_ba), extra=extra, category=item.question.category))
     return judgments
 
 

@@ -9,6 +9,9 @@ Definitions (the summary.json fields):
 - ``adjusted_win_rate_ci``: 95% percentile bootstrap interval (2.5th and 97.5th percentiles, numpy's
   linear interpolation) resampling scored *questions* with replacement, so both orders of a question
   always move together; seeded, so the same judgments and seed give the same interval.
+- ``weighted_win_rate`` (verdicts read from probabilities, ``evalkit-judge-v2``): the mean over
+  questions of model A's weighted win w (:mod:`evalkit.judge.probability_protocol`), with
+  ``weighted_win_rate_ci`` bootstrapped as above; ``None`` for judgments without probabilities.
 - ``position_consistency``: the share of scored questions whose two orders name the same model or
   both say tie (the verdict survives the swap).
 - ``first_position_rate``: of the judge calls that picked a side (not tie, not unscored), the share that
@@ -95,6 +98,12 @@ def summarize(judgments: list[PairJudgment], answers_a: Mapping[str, Answer] | I
     picks = [p for j in judgments for p in (_picked_first(j.verdict_ab), _picked_first(j.verdict_ba))
              if p is not None]
     ids = [j.question_id for j in judgments]
+    weighted = [j.extra.get("weighted_win") for j in judgments]
+    weighted_rate = weighted_ci = None
+    if weighted and all(isinstance(w, float) for w in weighted):
+        w = np.array(weighted, dtype=float)
+        weighted_rate = float(w.mean())
+        weighted_ci = list(bootstrap_mean_interval(w, bootstrap, np.random.default_rng(seed)))
     by_category: dict[str, dict[str, int]] = {}
     for category in sorted({j.category or "" for j in judgments}):
         by_category[category or "(none)"] = count_outcomes([j for j in judgments if (j.category or "") == category])
@@ -108,6 +117,8 @@ def summarize(judgments: list[PairJudgment], answers_a: Mapping[str, Answer] | I
         "win_rate": _share(counts["wins"], counts["scored"]),
         "adjusted_win_rate": float(points.mean()) if scored else None,
         "adjusted_win_rate_ci": interval,
+        "weighted_win_rate": weighted_rate,
+        "weighted_win_rate_ci": weighted_ci,
         "ci_level": 0.95,
         "bootstrap_rounds": bootstrap,
         "seed": seed,
@@ -133,3 +144,20 @@ def summarize_single(judgments: list[Any], *, seed: int = 0, bootstrap: int = 10
             "rated": int(ratings.size), "unscored": len(judgments) - int(ratings.size),
             "mean_rating": float(ratings.mean()) if ratings.size else None,
             "mean_rating_ci": interval, "ci_level": 0.95, "bootstrap_rounds": bootstrap, "seed": seed}
+
+
+def summarize_pairs(judgments: list[PairJudgment]) -> dict[str, Any]:
+    """The summary of an ``evalkit judge --pairs`` run, whose pairs involve many models: outcomes (for
+    each row's model_a), position consistency and first-position rate as in :func:`summarize`.
+    Ratings of the models come from ``evalkit elo --from-judgments``."""
+    if not judgments:
+        raise ValueError("no judgments to summarize")
+    scored = [j for j in judgments if j.outcome is not Outcome.UNSCORED]
+    picks = [p for j in judgments for p in (_picked_first(j.verdict_ab), _picked_first(j.verdict_ba))
+             if p is not None]
+    models = {m for j in judgments for m in (j.model_a, j.model_b)}
+    return {"judge": judgments[0].judge, "prompt_version": judgments[0].prompt_version,
+            "modes": sorted({j.mode for j in judgments}), "pairs": len(judgments), "models": len(models),
+            **{k: v for k, v in count_outcomes(judgments).items() if k != "questions"},
+            "position_consistency": _share(sum(_consistent(j) for j in scored), len(scored)),
+            "first_position_rate": _share(sum(picks), len(picks)), "decisive_calls": len(picks)}
