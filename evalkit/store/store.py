@@ -14,16 +14,19 @@ import math
 import operator
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from evalkit.errors import UserError
 from evalkit.store import db
 from evalkit.store.judgments import JudgmentsTable
 from evalkit.store.records import FINAL_STATUSES, RUN_STATUSES, ResultRow, RunSummary
+
+if TYPE_CHECKING:
+    from evalkit.judge.agreement import HumanVote
 
 T = TypeVar("T")
 
@@ -67,6 +70,10 @@ def _result_from_row(row: sqlite3.Row) -> ResultRow:
     value = math.nan if row["value"] is None else float(row["value"])
     stderr = None if row["stderr"] is None else float(row["stderr"])
     return ResultRow(row["task"], row["metric"], row["filter"], value, stderr, int(row["n"]))
+
+
+#: The store setting holding the secret annotator names are hashed with (the arena's ``SALT_SETTING``).
+ANNOTATOR_SALT_SETTING = "annotator_salt"
 
 
 class VoteLimitReached(ValueError):
@@ -557,6 +564,56 @@ class Store(JudgmentsTable):
                 raise ValueError(f"battle {battle_id} already has a vote") from None
 
         self._write(insert)
+
+    def import_votes(self, votes: Sequence[HumanVote], source: str) -> int:
+        """Record people's ``votes`` from ``source`` (e.g. the votes file's name) as battles with their vote,
+        in one transaction; return how many were added.
+
+        Each vote is keyed (``battles.source_key``, migration 0007) by a hash of (source, question_id,
+        model_a, model_b, winner, annotator, k), k numbering identical tuples within ``votes``: importing
+        the same votes again adds nothing, while two identical votes of one import both count. A named
+        annotator is stored as :func:`evalkit.ratings.votes.annotator_id` with this store's annotator salt
+        (the arena's); a vote without one gets an id of its own, made from its key.
+        Raises ``ValueError`` (nothing written) for an unknown winner or a model against itself.
+        """
+        import hashlib
+        import secrets
+
+        from evalkit.ratings.votes import annotator_id
+
+        for vote in votes:
+            if vote.winner not in self._CHOICES:
+                raise ValueError(f"winner must be one of {', '.join(self._CHOICES)}, not {vote.winner!r}")
+            if vote.model_a == vote.model_b:
+                raise ValueError(f"a vote needs two different models, got {vote.model_a!r} twice")
+
+        def insert(c: sqlite3.Connection) -> int:
+            c.execute("INSERT OR IGNORE INTO store_settings (key, value) VALUES (?, ?)",
+                      (ANNOTATOR_SALT_SETTING, secrets.token_hex(16)))
+            salt = str(c.execute("SELECT value FROM store_settings WHERE key = ?",
+                                 (ANNOTATOR_SALT_SETTING,)).fetchone()[0])
+            occurrences: dict[tuple[str, str, str, str, str | None], int] = {}
+            added = 0
+            now = utc_now()
+            for vote in votes:
+                same = (vote.question_id, vote.model_a, vote.model_b, vote.winner, vote.annotator)
+                k = occurrences[same] = occurrences.get(same, -1) + 1
+                key = hashlib.sha256(json.dumps([source, *same, k]).encode()).hexdigest()
+                # An unknown annotator is a person of their own: an id made from the vote's key (its source and
+                # place among identical votes), so no two imported votes share one, and no typed name is it.
+                annotator = annotator_id(vote.annotator if vote.annotator is not None else f"\0unknown\0{key}",
+                                         salt)
+                battle = c.execute(
+                    "INSERT INTO battles (created_at, question_id, model_a, model_b, annotator, source_key) "
+                    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (source_key) DO NOTHING",
+                    (now, vote.question_id, vote.model_a, vote.model_b, annotator, key))
+                if battle.rowcount:
+                    c.execute("INSERT INTO votes (battle_id, annotator, choice, created_at) VALUES (?, ?, ?, ?)",
+                              (battle.lastrowid, annotator, vote.winner, now))
+                    added += 1
+            return added
+
+        return self._write(insert)
 
     def list_votes(self) -> list[tuple[str, str, str]]:
         """Every vote as (model_a, model_b, choice), in the order the votes were cast."""
