@@ -1,9 +1,9 @@
 """Frames for the Pairwise and Ratings pages, without Streamlit: judge summaries per pair, the win/tie/loss
-heatmap, ratings tables, and how often people and the judge agree.
+heatmap, ratings tables, and how often people and each judge agree.
 
 Every number about judgments comes from :mod:`evalkit.judge.stats` (the same function ``evalkit judge``
-writes summary.json with); every rating from :func:`evalkit.ratings.table.rate`. This module only
-groups, orients and lays out.
+writes summary.json with); every rating from :func:`evalkit.ratings.table.rate`; every agreement from
+:mod:`evalkit.judge.agreement`. This module only groups, orients and lays out.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from typing import Any
 import pandas as pd
 
 from evalkit.errors import UserError
+from evalkit.judge.agreement import HumanVote, JudgedPair, agreement_report, human_agreement
 from evalkit.judge.interfaces import Answer, Outcome, PairJudgment, PairVerdict
-from evalkit.judge.records import pair_from_record
+from evalkit.judge.records import judged_from_records, pair_from_record
 from evalkit.judge.stats import summarize
 from evalkit.ratings.table import RatingSettings, RatingTable, rate
 from evalkit.ratings.votes import JUDGMENT_WINNER, Votes, votes_from_rows
@@ -162,52 +163,123 @@ def try_bt_ratings(rows: Sequence[tuple[str, str, str, str]], human: bool) -> Ra
         return str(error)
 
 
-# -- people against the judge ---------------------------------------------------------------------
+# -- people against the judges --------------------------------------------------------------------
+
+#: The agreement report's bootstrap as ``evalkit judge`` computes it (same seed and rounds, same intervals).
+AGREEMENT_SEED = 0
+AGREEMENT_BOOTSTRAP = 1000
+#: The name of the table's ceiling row: people against each other.
+PEOPLE = "people (human–human)"
+#: (path into the report, column) of each statistic the agreement table shows, in order.
+AGREEMENT_STATS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("per_vote",), "agreement"),
+    (("per_vote_non_tie",), "agreement without ties"),
+    (("majority",), "with the majority"),
+    (("leave_one_out",), "leave one out"),
+    (("human_human", "per_vote"), "people on these pairs"),
+    (("position_consistency",), "position consistency"),
+    (("first_position_rate",), "first-position rate"),
+    (("rank_correlation", "kendall_tau"), "Kendall τ"),
+    (("rank_correlation", "spearman"), "Spearman ρ"),
+)
+# The ceiling row's statistics: people's agreement with each other, in the judges' columns.
+_PEOPLE_STATS = {"agreement": ("per_vote",), "agreement without ties": ("per_vote_non_tie",),
+                 "leave one out": ("leave_one_out",)}
 
 
-@dataclass(frozen=True)
-class Agreement:
-    """Human votes against judge verdicts on the same question and the same two models."""
+def judged_pairs(records: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], list[JudgedPair]]:
+    """:func:`evalkit.leaderboard.queries.pair_verdicts` records as the agreement report's input, per (judge,
+    prompt version), judges in first-stored order.
 
-    compared: int  # (vote, verdict) pairs compared
-    agreed: int
-    questions: int  # distinct (question, pair of models) with both a vote and a verdict
-
-    @property
-    def rate(self) -> float:
-        """``agreed / compared``; NaN when nothing was compared."""
-        return self.agreed / self.compared if self.compared else math.nan
-
-
-_HUMAN_WINNER = {"model_a": "a", "model_b": "b", "tie": "tie", "tie (bothbad)": "tie"}
-_JUDGE_WINNER = {"win": "a", "loss": "b", "tie": "tie"}
-
-
-def _normalized(question: str, a: str, b: str, winner: str) -> tuple[tuple[str, str, str], str]:
-    # Orientation-free: the pair in name order, the winner as a name (or "tie").
-    key = (question, *sorted((a, b)))
-    return (key[0], key[1], key[2]), {"a": a, "b": b}.get(winner, "tie")
-
-
-def agreement(human: Iterable[tuple[str, str, str, str]], judge: Iterable[tuple[str, str, str, str]]) -> Agreement:
-    """How often people and the judge pick the same winner.
-
-    ``human``: (question_id, model_a, model_b, choice) votes; ``judge``: (question_id, model_a, model_b,
-    outcome) scored verdicts. A vote and a verdict are compared when they are on the same question and
-    the same two models, whichever way round each stored them; every such (vote, verdict) pair counts
-    once. They agree when they name the same winner, or when both say tie (both kinds of human tie
-    count as a tie; a tie agrees only with a tie).
+    Each record becomes a pair as ``evalkit judge`` reads its own (:func:`evalkit.judge.records.judged_from_records`:
+    outcome win/loss/tie is model_a/model_b/tie, a call's verdict A/B/C or ``None`` when unscored, unscored
+    outcomes left out). A pair stored twice for one judge and prompt (in both modes, or with the models the
+    other way round) is its latest record, as a rerun replaces a judgment.
     """
-    verdicts: dict[tuple[str, str, str], list[str]] = {}
-    for question, a, b, outcome in judge:
-        key, winner = _normalized(question, a, b, _JUDGE_WINNER[outcome])
-        verdicts.setdefault(key, []).append(winner)
-    compared = agreed = 0
-    keys: set[tuple[str, str, str]] = set()
-    for question, a, b, choice in human:
-        key, winner = _normalized(question, a, b, _HUMAN_WINNER[choice])
-        for verdict in verdicts.get(key, ()):
-            keys.add(key)
-            compared += 1
-            agreed += verdict == winner
-    return Agreement(compared, agreed, len(keys))
+    groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+    for record in records:
+        groups.setdefault((record["judge"], record["prompt_version"]), []).append(record)
+    judged: dict[tuple[str, str], list[JudgedPair]] = {}
+    for judge, group in groups.items():
+        latest: dict[tuple[str, str, str], JudgedPair] = {}
+        for pair in judged_from_records(dict(r) for r in group):
+            first, second = sorted((pair.model_a, pair.model_b))
+            latest.pop((pair.question_id, first, second), None)  # re-inserted: pairs in their latest rows' order
+            latest[(pair.question_id, first, second)] = pair
+        if latest:
+            judged[judge] = list(latest.values())
+    return judged
+
+
+def human_pair_votes(rows: Iterable[tuple[str, str, str, str]]) -> list[HumanVote]:
+    """:func:`evalkit.leaderboard.queries.human_votes` rows as the agreement report's votes."""
+    return [HumanVote(question, model_a, model_b, choice) for question, model_a, model_b, choice in rows]
+
+
+def _stat(report: Mapping[str, Any], path: tuple[str, ...]) -> Mapping[str, Any] | None:
+    node: Any = report
+    for key in path:
+        node = node.get(key) if isinstance(node, Mapping) else None
+    return node if isinstance(node, Mapping) else None
+
+
+def _stat_cells(column: str, stat: Mapping[str, Any] | None) -> dict[str, Any]:
+    value = None if stat is None else stat["value"]
+    low, high = (None, None) if stat is None or stat["ci"] is None else stat["ci"]
+    nan = math.nan
+    return {column: nan if value is None else float(value), f"{column} low": nan if low is None else float(low),
+            f"{column} high": nan if high is None else float(high), f"{column} n": 0 if stat is None else stat["n"]}
+
+
+def agreement_columns() -> list[str]:
+    """The columns of :func:`agreement_frame`, in order."""
+    cells = [c for _, column in AGREEMENT_STATS for c in (column, f"{column} low", f"{column} high", f"{column} n")]
+    return ["judge", "prompt version", "pairs", "votes", *cells]
+
+
+def agreement_frame(verdict_records: Sequence[Mapping[str, Any]],
+                    vote_rows: Sequence[tuple[str, str, str, str]], *, seed: int = AGREEMENT_SEED,
+                    bootstrap: int = AGREEMENT_BOOTSTRAP) -> pd.DataFrame:
+    """One row per (judge, prompt version) with scored pairwise verdicts: its
+    :func:`evalkit.judge.agreement.agreement_report` against the stored human votes (``pairs`` judged,
+    ``votes`` matched to them, and per statistic of :data:`AGREEMENT_STATS` its value, 95% interval and
+    ``n``; NaN where the report has none); then the :data:`PEOPLE` row, people against each other over
+    every pair with votes (:func:`evalkit.judge.agreement.human_agreement`), in the columns whose
+    statistic it has. Empty when there are no votes or no scored verdicts."""
+    votes = human_pair_votes(vote_rows)
+    judged = judged_pairs(verdict_records)
+    if not votes or not judged:
+        return pd.DataFrame(columns=agreement_columns())
+    rows = []
+    for (judge, version), pairs in judged.items():
+        report = agreement_report(pairs, votes, bootstrap=bootstrap, seed=seed)
+        row: dict[str, Any] = {"judge": judge, "prompt version": version, "pairs": report["pairs"],
+                               "votes": report["votes"]}
+        for path, column in AGREEMENT_STATS:
+            row.update(_stat_cells(column, _stat(report, path)))
+        rows.append(row)
+    people = human_agreement(votes, bootstrap=bootstrap, seed=seed)
+    row = {"judge": PEOPLE, "prompt version": None, "pairs": people["pairs"], "votes": people["votes"]}
+    for _, column in AGREEMENT_STATS:
+        row.update(_stat_cells(column, _stat(people, _PEOPLE_STATS[column]) if column in _PEOPLE_STATS else None))
+    rows.append(row)
+    return pd.DataFrame(rows, columns=agreement_columns())
+
+
+def agreement_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """:func:`agreement_frame` to show: per statistic one cell ``value [low, high]`` (``—`` where there is
+    none; the value alone where there is no interval)."""
+    shown = frame[["judge", "prompt version", "pairs", "votes"]].copy()
+    shown["prompt version"] = shown["prompt version"].fillna("")
+    for _, column in AGREEMENT_STATS:
+        shown[column] = [_cell(v, lo, hi) for v, lo, hi in
+                         zip(frame[column], frame[f"{column} low"], frame[f"{column} high"], strict=True)]
+    return shown
+
+
+def _cell(value: float, low: float, high: float) -> str:
+    if math.isnan(value):
+        return "—"
+    if math.isnan(low) or math.isnan(high):
+        return f"{value:.3f}"
+    return f"{value:.3f} [{low:.3f}, {high:.3f}]"

@@ -231,6 +231,15 @@ def pair_judgments(conn: sqlite3.Connection, judge: str | None = None,
     return [{**dict(row), "extra": json.loads(row["extra"] or "{}")} for row in rows]
 
 
+def pair_verdicts(conn: sqlite3.Connection) -> list[dict[str, str]]:
+    """Every pairwise judgment (modes pairwise and reference), unscored ones too, in storing order, as records
+    without the judges' text: judge, prompt_version, question_id, model_a, model_b, verdict_ab, verdict_ba,
+    outcome (what the agreement with people is computed from)."""
+    rows = conn.execute("SELECT judge, prompt_version, question_id, model_a, model_b, verdict_ab, verdict_ba, outcome "
+                        "FROM judgments WHERE mode IN (?, ?) ORDER BY id", _PAIR_MODES).fetchall()
+    return [dict(row) for row in rows]
+
+
 def judge_votes(conn: sqlite3.Connection) -> list[tuple[str, str, str, str]]:
     """Scored judge verdicts as (question_id, model_a, model_b, outcome win|loss|tie), in storing order
     (the rows ``Store.judgment_votes`` gives ``evalkit elo --from-judgments``, with their question)."""

@@ -1,10 +1,12 @@
-"""Ratings: Bradley–Terry ratings with 95% intervals from people's arena votes and from the judge's verdicts,
-the predicted win-rate matrix, and how often people and the judge agree. Numbers come from
-:func:`evalkit.ratings.table.rate` through :mod:`evalkit.leaderboard.comparisons`."""
+"""Ratings: Bradley–Terry ratings with 95% intervals from people's votes and from the judge's verdicts, the
+predicted win-rate matrix, and how often people and each judge agree. Numbers come from
+:func:`evalkit.ratings.table.rate` and :func:`evalkit.judge.agreement.agreement_report` through
+:mod:`evalkit.leaderboard.comparisons`."""
 
 from __future__ import annotations
 
 import altair as alt
+import pandas as pd
 import streamlit as st
 
 from evalkit.leaderboard import comparisons, data, queries
@@ -63,12 +65,29 @@ with people:
 with judged:
     show(_ratings(judge, False), "No scored judge verdicts yet: `evalkit judge` stores them.", "judge verdicts")
 
-st.subheader("People and the judge")
-agreement = comparisons.agreement(human, judge)
-if agreement.compared:
-    st.metric("Agreement", f"{agreement.rate:.0%}")
-    st.caption(f"{agreement.agreed} of {agreement.compared} (vote, verdict) pairs agree, over "
-               f"{agreement.questions} (question, pair of models) that have both a human vote and a judge verdict. "
-               "A tie agrees only with a tie; 'both bad' counts as a tie.")
+st.subheader("People and the judges")
+
+
+@st.cache_data(show_spinner="Bootstrapping agreement…", max_entries=16)
+def _agreement(verdicts: list[dict[str, str]], votes: list[tuple[str, str, str, str]]) -> pd.DataFrame:
+    # Pure and keyed by the rows themselves, so the bootstrap runs once per set of verdicts and votes.
+    return comparisons.agreement_table(comparisons.agreement_frame(verdicts, votes))
+
+
+table = _agreement(data.load(queries.pair_verdicts), human)
+if table.empty:
+    st.info("No judge verdicts and human votes to compare yet: people vote in the arena or are imported with "
+            "`evalkit judge --votes`; `evalkit judge` stores a judge's verdicts.")
 else:
-    st.info("No question has both a human vote and a judge verdict on the same two models yet.")
+    st.caption(
+        "One row per judge and prompt version: **pairs** (question, two models) it judged, **votes** people cast "
+        "on them. **agreement**: the judge names the vote's winner (a tie matches only a tie; 'both bad' is a "
+        "tie); **without ties**: the same over votes where neither says tie; **with the majority**: the judge "
+        "names the pair's most common vote; **leave one out**: … the most common of the pair's other votes; "
+        "**people on these pairs**: two votes on one pair agree (the ceiling); **position consistency**: both "
+        "orders get the same verdict; **first-position rate**: decisive calls picking the answer shown first; "
+        "**Kendall τ / Spearman ρ**: rank correlation of the judge's and people's Bradley–Terry ratings. "
+        f"**{comparisons.PEOPLE}**: people against each other on every pair with votes. In brackets the 95% "
+        f"interval, a bootstrap over pairs ({comparisons.AGREEMENT_BOOTSTRAP} rounds, seed "
+        f"{comparisons.AGREEMENT_SEED}, as `evalkit judge` computes it); — : nothing to measure.")
+    st.dataframe(table, hide_index=True, width="stretch")

@@ -1,4 +1,5 @@
-"""Pure frames of the Pairwise and Ratings pages: orientation, heatmap counts, summaries, ratings, agreement."""
+"""Pure frames of the Pairwise and Ratings pages: orientation, heatmap counts, summaries, ratings, agreement
+with people (the agreement report of the stored verdicts and votes)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from evalkit.judge.agreement import HumanVote, JudgedPair, agreement_report, human_agreement
 from evalkit.judge.interfaces import Outcome, PairVerdict
 from evalkit.judge.records import pair_from_record
 from evalkit.judge.stats import summarize
@@ -159,25 +161,110 @@ def test_models_with_only_wins_are_kept_out_of_the_chart() -> None:
 
 # -- agreement ---------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("human", "judge", "compared", "agreed", "questions"), [
-    # the same winner, stored the same way round / the other way round
-    ([("q1", "a", "b", "model_a")], [("q1", "a", "b", "win")], 1, 1, 1),
-    ([("q1", "b", "a", "model_b")], [("q1", "a", "b", "win")], 1, 1, 1),
-    ([("q1", "b", "a", "model_a")], [("q1", "a", "b", "win")], 1, 0, 1),
-    # ties agree only with ties; both kinds of human tie are ties
-    ([("q1", "a", "b", "tie")], [("q1", "b", "a", "tie")], 1, 1, 1),
-    ([("q1", "a", "b", "tie (bothbad)")], [("q1", "a", "b", "tie")], 1, 1, 1),
-    ([("q1", "a", "b", "tie")], [("q1", "a", "b", "loss")], 1, 0, 1),
-    ([("q1", "a", "b", "model_b")], [("q1", "a", "b", "tie")], 1, 0, 1),
-    # another question or another pair is not compared
-    ([("q2", "a", "b", "model_a")], [("q1", "a", "b", "win")], 0, 0, 0),
-    ([("q1", "a", "c", "model_a")], [("q1", "a", "b", "win")], 0, 0, 0),
-    # every (vote, verdict) pair on the same question and models counts once
-    ([("q1", "a", "b", "model_a"), ("q1", "b", "a", "model_a")], [("q1", "a", "b", "win"), ("q1", "a", "b", "loss")],
-     4, 2, 1),
-])
-def test_agreement(human: list[tuple[str, str, str, str]], judge: list[tuple[str, str, str, str]], compared: int,
-                   agreed: int, questions: int) -> None:
-    result = comparisons.agreement(human, judge)
-    assert (result.compared, result.agreed, result.questions) == (compared, agreed, questions)
-    assert math.isnan(result.rate) if not compared else result.rate == agreed / compared
+def verdict_row(question: str, a: str, b: str, verdicts: tuple[str, str, str], judge: str = "j#m",
+                version: str = "v1") -> dict[str, str]:
+    """A :func:`queries.pair_verdicts` record."""
+    ab, ba, outcome = verdicts
+    return {"judge": judge, "prompt_version": version, "question_id": question, "model_a": a, "model_b": b,
+            "verdict_ab": ab, "verdict_ba": ba, "outcome": outcome}
+
+
+def test_judged_pairs_per_judge_and_prompt() -> None:
+    rows = [verdict_row("q1", "base", "sft", WIN), verdict_row("q2", "base", "sft", ("B", "unscored", "loss")),
+            verdict_row("q3", "base", "sft", UNSCORED), verdict_row("q1", "base", "sft", TIE, version="v2"),
+            verdict_row("q4", "sft", "dpo", INCONSISTENT_TIE, judge="other#m"),
+            verdict_row("q1", "sft", "base", LOSS)]  # the same pair again, the other way round: the latest counts
+    judged = comparisons.judged_pairs(rows)
+    assert list(judged) == [("j#m", "v1"), ("j#m", "v2"), ("other#m", "v1")]
+    assert judged[("j#m", "v1")] == [JudgedPair("q2", "base", "sft", "model_b", "B", None),
+                                      JudgedPair("q1", "sft", "base", "model_b", "B", "A")]
+    assert judged[("j#m", "v2")] == [JudgedPair("q1", "base", "sft", "tie", "C", "C")]
+    assert judged[("other#m", "v1")] == [JudgedPair("q4", "sft", "dpo", "tie", "A", "A")]
+
+
+def _seeded_store(path: Path) -> None:
+    """Judgments of two judges and human votes, the arena's (add_battle/add_vote) and imported ones."""
+    with Store(path) as store:
+        store.put_judgments([*RECORDS[:4], record("q1", "base", "sft", LOSS, judge="other#m"),
+                             record("q2", "base", "sft", WIN, judge="other#m")])
+        for question, a, b, choice in [("q1", "base", "sft", "model_a"), ("q1", "sft", "base", "model_b"),
+                                       ("q2", "base", "sft", "tie")]:
+            store.add_vote(store.add_battle(question, a, b, annotator="h"), "h", choice)
+        store.import_votes([HumanVote("q1", "sft", "base", "model_a"), HumanVote("q2", "sft", "base", "tie (bothbad)"),
+                            HumanVote("q2", "base", "sft", "model_a", "ann"), HumanVote("q3", "sft", "base", "model_a"),
+                            HumanVote("q4", "base", "sft", "model_b")], "votes.csv")
+
+
+def test_agreement_frame_is_the_agreement_report_of_the_stored_rows(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    _seeded_store(path)
+    conn = sqlite3.connect(path)
+    conn.row_factory = sqlite3.Row  # as the app's connections (data.load)
+    try:
+        verdicts, human = queries.pair_verdicts(conn), queries.human_votes(conn)
+    finally:
+        conn.close()
+    assert verdicts[3] == verdict_row("q4", "base", "sft", UNSCORED) and len(verdicts) == 6
+    assert len(human) == 8
+    frame = comparisons.agreement_frame(verdicts, human).set_index("judge")
+    assert list(frame.index) == ["j#m", "other#m", comparisons.PEOPLE]
+
+    # The same report from the stored facts written out by hand (base = model_a of every judged pair).
+    votes = [HumanVote("q1", "base", "sft", "model_a"), HumanVote("q1", "sft", "base", "model_b"),
+             HumanVote("q2", "base", "sft", "tie"), HumanVote("q1", "sft", "base", "model_a"),
+             HumanVote("q2", "sft", "base", "tie (bothbad)"), HumanVote("q2", "base", "sft", "model_a"),
+             HumanVote("q3", "sft", "base", "model_a"), HumanVote("q4", "base", "sft", "model_b")]
+    judges = {"j#m": [JudgedPair("q1", "base", "sft", "model_a", "A", "B"),
+                      JudgedPair("q2", "base", "sft", "tie", "C", "C"),
+                      JudgedPair("q3", "base", "sft", "model_b", "B", "A")],
+              "other#m": [JudgedPair("q1", "base", "sft", "model_b", "B", "A"),
+                          JudgedPair("q2", "base", "sft", "model_a", "A", "B")]}
+    for judge, judged in judges.items():
+        report = agreement_report(judged, votes, bootstrap=1000, seed=0)
+        row = frame.loc[judge]
+        assert (row["prompt version"], row["pairs"], row["votes"]) == ("v1", report["pairs"], report["votes"])
+        for path_, column in comparisons.AGREEMENT_STATS:
+            stat: Any = report
+            for key in path_:
+                stat = stat[key]
+            assert row[f"{column} n"] == stat["n"], (judge, column)
+            expected = [math.nan if x is None else x for x in [stat["value"], *(stat["ci"] or [None, None])]]
+            assert np.allclose(list(row[[column, f"{column} low", f"{column} high"]]), expected, equal_nan=True), \
+                (judge, column)
+    # Hand-computed: j#m's three scored pairs hold 7 votes (q4's verdict is unscored), 5 name its winner; of
+    # the 4 votes on its two decisive pairs 3 agree; every pair's most common vote is its verdict; two
+    # different votes on one pair agree in (2 + 2) of the (6 + 6 + 0) ordered pairs of votes.
+    jm = frame.loc["j#m"]
+    assert (jm["pairs"], jm["votes"]) == (3, 7)
+    assert jm["agreement"] == pytest.approx(5 / 7) and jm["agreement without ties"] == pytest.approx(3 / 4)
+    assert jm["with the majority"] == 1.0 and jm["people on these pairs"] == pytest.approx(4 / 12)
+    assert jm["position consistency"] == 1.0
+
+    people = frame.loc[comparisons.PEOPLE]
+    ceiling = human_agreement(votes, bootstrap=1000, seed=0)
+    assert (people["pairs"], people["votes"]) == (ceiling["pairs"], ceiling["votes"]) == (4, 8)
+    assert people["agreement"] == ceiling["per_vote"]["value"] == pytest.approx(4 / 12)
+    assert [people["agreement low"], people["agreement high"]] == ceiling["per_vote"]["ci"]
+    assert people["leave one out"] == ceiling["leave_one_out"]["value"]
+    assert math.isnan(people["with the majority"]) and math.isnan(people["Kendall τ"])
+
+
+def test_agreement_table_shows_value_and_interval() -> None:
+    rows = [verdict_row("q1", "base", "sft", WIN), verdict_row("q2", "base", "sft", LOSS)]
+    human = [("q1", "base", "sft", "model_a"), ("q2", "sft", "base", "model_a"), ("q2", "sft", "base", "tie")]
+    frame = comparisons.agreement_frame(rows, human, bootstrap=0)  # no rounds: no intervals
+    table = comparisons.agreement_table(frame)
+    assert list(table.columns) == ["judge", "prompt version", "pairs", "votes",
+                                   *(column for _, column in comparisons.AGREEMENT_STATS)]
+    assert list(table["judge"]) == ["j#m", comparisons.PEOPLE]
+    assert table.loc[0, "agreement"] == f"{2 / 3:.3f}" and table.loc[1, "with the majority"] == "—"
+    assert table.loc[1, "prompt version"] == ""
+    with_ci = comparisons.agreement_table(comparisons.agreement_frame(rows, human))
+    low, high = comparisons.agreement_frame(rows, human).loc[0, ["agreement low", "agreement high"]]
+    assert with_ci.loc[0, "agreement"] == f"{2 / 3:.3f} [{low:.3f}, {high:.3f}]"
+
+
+def test_no_agreement_without_votes_or_scored_verdicts() -> None:
+    assert comparisons.agreement_frame([verdict_row("q1", "a", "b", WIN)], []).empty
+    assert comparisons.agreement_frame([verdict_row("q1", "a", "b", UNSCORED)], [("q1", "a", "b", "tie")]).empty
+    assert list(comparisons.agreement_frame([], []).columns) == comparisons.agreement_columns()
