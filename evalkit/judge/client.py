@@ -1,8 +1,8 @@
 """One client path for every judge: the ``openai`` package against an OpenAI-compatible endpoint.
 
-A judge is ``openai:<base_url>#<model>`` (any OpenAI-compatible server) or ``local:<MODEL>``
-(evalkit serves the checkpoint itself, see :mod:`evalkit.judge.server`, and then talks to it
-through this same client). What this module adds over the bare ``openai`` client:
+A judge is ``openai:<base_url>#<model>`` (any OpenAI-compatible server); a ``local:<MODEL>`` judge runs
+in evalkit's engine instead (:mod:`evalkit.judge.engine_judge`). What this module adds over the bare
+``openai`` client:
 
 - **a cache in the store**: each judgment is stored in the request cache under the judge's
   fingerprint (a hash of the endpoint URL and the model name, as for any endpoint) and a hash of
@@ -80,7 +80,7 @@ def parse_judge_spec(spec: str) -> JudgeSpec:
         if parts.scheme in ("http", "https") and parts.netloc and model.strip():
             return JudgeSpec(spec, "openai", base_url=base_url.rstrip("/"), model=model.strip())
     raise UserError(f"--judge {spec!r}: expected openai:<base_url>#<model> (an OpenAI-compatible endpoint) "
-                    "or local:<MODEL> (a checkpoint evalkit serves itself)")
+                    "or local:<MODEL> (a checkpoint judged in evalkit's engine)")
 
 
 def resolve_api_key(base_url: str, key: str | None, source: str) -> str:

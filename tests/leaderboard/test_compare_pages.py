@@ -216,7 +216,11 @@ def test_ratings_equal_rate_on_the_stored_votes(app_test: Callable[..., Any], se
         assert list(frame["votes"]) == [r.votes for r in table.rows]
         warnings = {w.value for w in at.warning}
         assert set(table.warnings) <= warnings
-    assert any("pairs agree, over" in c.value for c in at.caption)
+    # The agreement table: the seeded judge's row and people's ceiling, with what the columns mean.
+    from evalkit.leaderboard.comparisons import PEOPLE
+
+    assert any("Kendall τ" in c.value for c in at.caption)
+    assert list(at.dataframe[-1].value["judge"]) == ["fixture#verdicts", PEOPLE]
 
 
 def test_pages_on_an_empty_store_say_how_to_start(app_test: Callable[..., Any], empty_store: Path) -> None:
