@@ -266,6 +266,24 @@ def agreement_frame(verdict_records: Sequence[Mapping[str, Any]],
     return pd.DataFrame(rows, columns=agreement_columns())
 
 
+#: The agreement chart's statistics: the two MT-Bench figures, which every row (people's too) has.
+CHART_STATS = ("agreement", "agreement without ties")
+
+
+def agreement_chart_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """:func:`agreement_frame` in long form for the chart: one row per (judge, statistic of
+    :data:`CHART_STATS`) that has a value, with ``value``, ``low``, ``high`` (the 95% interval)."""
+    rows = []
+    for _, row in frame.iterrows():
+        version = row["prompt version"]
+        name = row["judge"] if pd.isna(version) else f"{row['judge']} ({version})"
+        for column in CHART_STATS:
+            if not math.isnan(row[column]):
+                rows.append({"judge": name, "statistic": column, "value": row[column],
+                             "low": row[f"{column} low"], "high": row[f"{column} high"]})
+    return pd.DataFrame(rows, columns=["judge", "statistic", "value", "low", "high"])
+
+
 def agreement_table(frame: pd.DataFrame) -> pd.DataFrame:
     """:func:`agreement_frame` to show: per statistic one cell ``value [low, high]`` (``—`` where there is
     none; the value alone where there is no interval)."""

@@ -166,6 +166,8 @@ def run(args: argparse.Namespace, env: Environment) -> int:
 
 def _check_form(args: argparse.Namespace) -> None:
     """One of the two forms, whole: ``--pairs`` alone, or ``--a``, ``--b`` and ``--questions``."""
+    if args.reference_votes and args.votes is None:
+        raise UserError("--reference-votes scores another judge against people's votes: give --votes too")
     if args.pairs is not None:
         given = [flag for flag, value in (("--a", args.a), ("--b", args.b), ("--answers-a", args.answers_a),
                                           ("--answers-b", args.answers_b)) if value is not None]
@@ -385,8 +387,7 @@ def _agreement(args: argparse.Namespace, store: Store, records: list[dict[str, A
 
     judged = judged_from_records(records)
     report: dict[str, Any] = {}
-    if votes is None:
-        raise UserError("--reference-votes scores another judge against people's votes: give --votes too")
+    assert votes is not None  # _check_form: references need votes
     added = store.import_votes(votes, str(args.votes.resolve()))
     print(f"votes: {len(votes)} read from {args.votes}, {added} new in the store", file=sys.stderr)
     report["judge"] = agreement_report(judged, votes, seed=args.seed)

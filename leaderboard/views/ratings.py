@@ -71,10 +71,11 @@ st.subheader("People and the judges")
 @st.cache_data(show_spinner="Bootstrapping agreement…", max_entries=16)
 def _agreement(verdicts: list[dict[str, str]], votes: list[tuple[str, str, str, str]]) -> pd.DataFrame:
     # Pure and keyed by the rows themselves, so the bootstrap runs once per set of verdicts and votes.
-    return comparisons.agreement_table(comparisons.agreement_frame(verdicts, votes))
+    return comparisons.agreement_frame(verdicts, votes)
 
 
-table = _agreement(data.load(queries.pair_verdicts), human)
+frame = _agreement(data.load(queries.pair_verdicts), human)
+table = comparisons.agreement_table(frame)
 if table.empty:
     st.info("No judge verdicts and human votes to compare yet: people vote in the arena or are imported with "
             "`evalkit judge --votes`; `evalkit judge` stores a judge's verdicts.")
@@ -91,3 +92,15 @@ else:
         f"interval, a bootstrap over pairs ({comparisons.AGREEMENT_BOOTSTRAP} rounds, seed "
         f"{comparisons.AGREEMENT_SEED}, as `evalkit judge` computes it); — : nothing to measure.")
     st.dataframe(table, hide_index=True, width="stretch")
+    chart = comparisons.agreement_chart_rows(frame)
+    judges = list(dict.fromkeys(chart["judge"]))
+    y = alt.Y("judge:N", sort=judges, title=None)
+    color = alt.Color("statistic:N", title=None, legend=alt.Legend(orient="bottom"))
+    whiskers = alt.Chart(chart).mark_rule(strokeWidth=2).encode(
+        y=y, yOffset="statistic:N", color=color, x=alt.X("low:Q", title="agreement with people (95% interval)",
+                                                            scale=alt.Scale(domain=[0, 1])), x2="high:Q")
+    dots = alt.Chart(chart).mark_point(filled=True, size=70).encode(
+        y=y, yOffset="statistic:N", color=color, x="value:Q",
+        tooltip=["judge", "statistic", alt.Tooltip("value:Q", format=".3f"), alt.Tooltip("low:Q", format=".3f"),
+                 alt.Tooltip("high:Q", format=".3f")])
+    st.altair_chart(whiskers + dots, width="stretch")

@@ -72,7 +72,12 @@ MERGED = all(importlib.util.find_spec(m) for m in ("evalkit.judge.protocol", "ev
 
 
 @pytest.mark.skipif(not MERGED, reason="needs the judge protocol, statistics and judgments table (issue 10, J1)")
-def test_end_to_end_with_a_local_judge_and_a_free_rerun(tiny_model_dir: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("version", "mode"), [("evalkit-judge-v2", "pairwise"), ("evalkit-judge-v1", "pairwise"),
+                                             ("evalkit-judge-v2", "single")])
+def test_end_to_end_with_a_local_judge_and_a_free_rerun(tiny_model_dir: Path, tmp_path: Path, version: str,
+                                                        mode: str) -> None:
+    """The local judge runs in the engine with either prompt version: v2 reads verdicts from probabilities
+    (every question scored), v1 generates text and parses it."""
     questions = _questions(tmp_path)
     write_jsonl(tmp_path / "answers_b.jsonl", [{"question_id": "q1", "answer": "Blue."},
                                                {"question_id": "q2", "answer": "5"}])
@@ -82,17 +87,27 @@ def test_end_to_end_with_a_local_judge_and_a_free_rerun(tiny_model_dir: Path, tm
                        str(tmp_path / "answers_b.jsonl"), "--questions", str(questions), "--judge",
                        f"local:{tiny_model_dir}", "--store", str(tmp_path / "s.db"), "--output", str(tmp_path / out),
                        "--max-answer-tokens", "4", "--judge-max-tokens", "8", "--device", "cpu",
-                       cwd=tmp_path, timeout=600)
+                       "--prompt-version", version, "--mode", mode, cwd=tmp_path, timeout=600)
         return proc.returncode, proc.stdout, proc.stderr
 
     code, _, stderr = judge("first")
     assert code == 0, stderr
     assert "self-preference" in stderr  # the judge is contestant A
     made = int(stderr.split("judge calls: ")[1].split(" made")[0])
-    assert made >= 4  # two questions, both orders (plus verdict-only retries for unreadable replies)
     summary = json.loads((tmp_path / "first" / "summary.json").read_text())
     assert summary["judge_calls"]["made"] == made
     records = [json.loads(line) for line in (tmp_path / "first" / "judgments.jsonl").read_text().splitlines()]
+    assert {r["prompt_version"] for r in records} == {version}
+    if mode == "single":  # two models' answers, ten ratings each, read as an expected score
+        assert made == 2 * 2 * 10 and all(1 <= r["rating"] <= 10 for r in records)
+        assert [r["question_id"] for r in records] == ["q1", "q2", "q1", "q2"]
+        return
+    if version == "evalkit-judge-v2":
+        assert made == 2 * 2 * 3  # two questions, both orders, three letters; nothing unscored
+        assert all(r["outcome"] != "unscored" for r in records)
+        assert summary["weighted_win_rate"] is not None
+    else:
+        assert made >= 4  # two questions, both orders (plus verdict-only retries for unreadable replies)
     assert [r["question_id"] for r in records] == ["q1", "q2"]
     assert (tmp_path / "first" / "answers_a.jsonl").is_file()
     with sqlite3.connect(tmp_path / "s.db") as conn:

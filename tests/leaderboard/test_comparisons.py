@@ -268,3 +268,16 @@ def test_no_agreement_without_votes_or_scored_verdicts() -> None:
     assert comparisons.agreement_frame([verdict_row("q1", "a", "b", WIN)], []).empty
     assert comparisons.agreement_frame([verdict_row("q1", "a", "b", UNSCORED)], [("q1", "a", "b", "tie")]).empty
     assert list(comparisons.agreement_frame([], []).columns) == comparisons.agreement_columns()
+
+
+def test_agreement_chart_rows_are_the_frames_two_mt_bench_figures() -> None:
+    rows = [verdict_row("q1", "base", "sft", WIN), verdict_row("q2", "base", "sft", LOSS)]
+    human = [("q1", "base", "sft", "model_a"), ("q2", "sft", "base", "model_a"), ("q2", "sft", "base", "tie")]
+    frame = comparisons.agreement_frame(rows, human)
+    chart = comparisons.agreement_chart_rows(frame)
+    # People have no two non-tie votes on one pair here: no "without ties" point for them.
+    assert list(chart["judge"]) == ["j#m (v1)", "j#m (v1)", comparisons.PEOPLE]
+    assert list(chart["statistic"]) == [*comparisons.CHART_STATS, "agreement"]
+    first = chart.iloc[0]
+    assert (first["value"], first["low"], first["high"]) == tuple(frame.loc[0, ["agreement", "agreement low",
+                                                                                "agreement high"]])
