@@ -2,9 +2,13 @@
 
 Field names are the ecosystem's own, so a user can paste from their docs: ``lora:`` is PEFT's
 ``LoraConfig``, ``quantization:`` is transformers' ``BitsAndBytesConfig`` (bitsandbytes' names),
-``trainer:`` is TRL's ``SFTConfig`` / ``DPOConfig`` (checked against the installed TRL's real
-fields when the file loads). Loading a config reads the YAML and imports TRL's config classes;
-it loads no model and writes nothing.
+``trainer:`` is TRL's ``SFTConfig`` / ``DPOConfig`` / ``RewardConfig`` / ``GRPOConfig`` / ``RLOOConfig``
+(checked against the installed TRL's real fields when the file loads). Loading a config reads the YAML
+and imports TRL's config classes; it loads no model and writes nothing.
+
+Methods: ``sft`` (supervised), ``dpo`` (preference pairs, the policy as implicit reward), ``reward`` (a
+sequence-classification reward model on the same pairs, TRL's ``RewardTrainer``), and ``grpo`` / ``rloo``
+(online optimisation against ``reward_model:``, a checkpoint ``method: reward`` produced).
 """
 
 from __future__ import annotations
@@ -23,7 +27,11 @@ from evalkit.errors import UserError
 from evalkit.validation import validate
 from evalkit.yaml_source import Loc, SourceMap, load_yaml
 
-Method = Literal["sft", "dpo"]
+Method = Literal["sft", "dpo", "reward", "grpo", "rloo"]
+#: Methods that generate and score their own completions with ``reward_model:`` (online RL).
+ONLINE_METHODS = ("grpo", "rloo")
+#: The head PEFT trains whole (modules_to_save) on a sequence-classification model (PEFT's own names).
+SCORE_HEAD_NAMES = ("score", "classifier")
 
 # trainer: fields that evalkit sets itself, and where the user sets them instead.
 OWNED_TRAINER_FIELDS = {
@@ -34,6 +42,8 @@ OWNED_TRAINER_FIELDS = {
     "resume_from_checkpoint": "use `evalkit train --resume` (on by default when the output folder has a checkpoint)",
     "dataset_text_field": "evalkit prepares rows in TRL's own columns; map yours with `dataset.columns`",
     "model_init_kwargs": "evalkit loads the model itself; see `adapter:` and `quantization:`",
+    # RewardConfig: evalkit sets the tokenizer's pad token (its own, else EOS) and the model's pad_token_id.
+    "pad_token": "evalkit sets the pad token (the tokenizer's, else its EOS) and the model's pad_token_id",
 }
 
 
@@ -95,6 +105,8 @@ class TrainDataset(_Strict):
 
     path: str = Field(min_length=1, description="hub id, or json|csv|parquet with data_files, or a file path")
     name: str | None = None
+    data_dir: str | None = Field(None, description="a hub dataset's folder (datasets' data_dir: Anthropic/hh-rlhf's "
+                                                   "harmless-base); in a --data-root mirror, the subfolder")
     split: str = "train"
     data_files: str | list[str] | dict[str, str | list[str]] | None = None
     revision: str | None = None
@@ -125,7 +137,10 @@ class TrainConfig(_Strict):
     chat_template: str | None = Field(None, description="the model's own (unset), a shipped name, or a .jinja path")
     max_length: int | None = Field(None, ge=8, description="tokens per example (passed to TRL)")
     seed: int = 42
-    trainer: dict[str, Any] = Field(default_factory=dict, description="TRL SFTConfig / DPOConfig fields")
+    reward_model: str | None = Field(None, description="grpo/rloo: the reward checkpoint (or SEQ_CLS adapter) that "
+                                                       "scores the completions")
+    trainer: dict[str, Any] = Field(default_factory=dict, description="TRL SFTConfig / DPOConfig / RewardConfig / "
+                                                                      "GRPOConfig / RLOOConfig fields")
 
     _source: SourceMap | None = PrivateAttr(None)
 
@@ -143,6 +158,25 @@ class TrainConfig(_Strict):
             raise PydanticCustomError("adapter_block", f"a {info.field_name} block needs {need} "
                                                        f"(this config has adapter: {adapter})")
         return None
+
+    @field_validator("max_length")
+    @classmethod
+    def _length_field(cls, value: int | None, info: ValidationInfo) -> int | None:
+        if value is not None and info.data.get("method") in ONLINE_METHODS:
+            # GRPOConfig / RLOOConfig have no max_length: what they bound is the generated completion.
+            raise PydanticCustomError("online_length", f"{info.data['method']} generates its completions: set "
+                                                       "trainer.max_completion_length instead")
+        return value
+
+    @field_validator("reward_model")
+    @classmethod
+    def _reward_model_only_online(cls, value: str | None, info: ValidationInfo) -> str | None:
+        method = info.data.get("method")
+        if value is not None and method is not None and method not in ONLINE_METHODS:
+            raise PydanticCustomError("reward_model_method", f"reward_model is for method grpo or rloo (the model "
+                                                             f"that scores generations); this config has method: "
+                                                             f"{method}")
+        return value
 
     def error_at(self, field: str, message: str) -> UserError:
         """A :class:`ConfigError` at ``field`` (``"model"``, ``"dataset.path"``) of the file this config
@@ -165,6 +199,8 @@ def load_train_config(path: str | Path) -> tuple[TrainConfig, Path]:
         raise source.error((), "a training config must be a mapping with keys method, model, dataset, ...")
     config: TrainConfig = validate(TrainConfig, data, source, (), owner="a training config")
     _check_trainer_fields(config.method, config.trainer, source)
+    _check_method_fields(config, source)
+    _check_reward_model(config.reward_model, path.parent, source)
     _check_chat_template(config.chat_template, path.parent, source)
     config._source = source
     return config, path.parent
@@ -172,9 +208,26 @@ def load_train_config(path: str | Path) -> tuple[TrainConfig, Path]:
 
 def trainer_config_class(method: Method) -> type:
     """TRL's config dataclass for ``method`` (imported here: TRL pulls in torch and transformers)."""
-    from trl import DPOConfig, SFTConfig
+    from trl import DPOConfig, GRPOConfig, RewardConfig, RLOOConfig, SFTConfig
 
-    return SFTConfig if method == "sft" else DPOConfig
+    classes: dict[str, type] = {"sft": SFTConfig, "dpo": DPOConfig, "reward": RewardConfig, "grpo": GRPOConfig,
+                                "rloo": RLOOConfig}
+    return classes[method]
+
+
+def _check_method_fields(config: TrainConfig, source: SourceMap) -> None:
+    """What one method needs of the other fields: grpo/rloo a reward model; reward a head that trains."""
+    if config.method in ONLINE_METHODS and config.reward_model is None:
+        raise source.error(("method",), f"method: {config.method} needs reward_model: PATH (a checkpoint that "
+                                        "`evalkit train` made with method: reward, or its merge)")
+    if config.method == "reward" and config.lora is not None and isinstance(config.lora.target_modules, list):
+        heads = [m for m in config.lora.target_modules if m.split(".")[-1] in SCORE_HEAD_NAMES]
+        if heads:
+            # A LoRA on the head would train a low-rank update of a random matrix: PEFT trains the head
+            # whole (modules_to_save) for task_type SEQ_CLS, which is what evalkit asks of it.
+            raise source.error(("lora", "target_modules"), f"{heads[0]} is the reward head, newly initialised: it "
+                                                          "is trained whole (PEFT's modules_to_save), not through "
+                                                          "a LoRA; leave it out of target_modules")
 
 
 def _check_trainer_fields(method: Method, trainer: dict[str, Any], source: SourceMap) -> None:
@@ -182,12 +235,13 @@ def _check_trainer_fields(method: Method, trainer: dict[str, Any], source: Sourc
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     for key, value in trainer.items():
         loc: Loc = ("trainer", key)
-        if key in OWNED_TRAINER_FIELDS:
-            raise source.error(loc, f"evalkit sets {key} itself: {OWNED_TRAINER_FIELDS[key]}")
+        # "Not a field" first: GRPOConfig has no max_length, and "set it at the top level" would mislead.
         if key not in fields:
             close = difflib.get_close_matches(key, [f for f in fields if f not in OWNED_TRAINER_FIELDS], n=4)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
             raise source.error(loc, f"not a field of TRL's {cls.__name__} (method: {method}){hint}")
+        if key in OWNED_TRAINER_FIELDS:
+            raise source.error(loc, f"evalkit sets {key} itself: {OWNED_TRAINER_FIELDS[key]}")
         problem = _type_problem(fields[key].type, value)
         if problem:
             raise source.error(loc, problem)
@@ -225,6 +279,19 @@ def _is_float(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _check_reward_model(reward_model: str | None, base_dir: Path, source: SourceMap) -> None:
+    """A reward model already on disk must be one (its JSON files say so); a folder not made yet (a later
+    pipeline step's input) is left to `evalkit train`, which needs it."""
+    from evalkit.harness.reward_model import reward_checkpoint_kind
+
+    if reward_model is None or not (base_dir / reward_model).expanduser().exists():
+        return
+    try:
+        reward_checkpoint_kind((base_dir / reward_model).expanduser())
+    except UserError as exc:
+        raise source.error(("reward_model",), str(exc)) from None
 
 
 def _check_chat_template(choice: str | None, base_dir: Path, source: SourceMap) -> None:
@@ -265,6 +332,10 @@ def evalkit_trainer_defaults(method: Method, on_cpu: bool, row_format: str | Non
             "gradient_checkpointing": False,
             "per_device_train_batch_size": 2,  # TRL's 8 makes one step of a 270M model take minutes here
         })
+    if method in ONLINE_METHODS and on_cpu:
+        # num_generations must divide the batch of completions (batch x accumulation); TRL's 8 would need a
+        # batch of 8 prompts' worth of generations per step, minutes a step here.
+        defaults["num_generations"] = 2
     if method == "sft":
         # Padding-free packing needs flash attention to keep examples apart; with sdpa/eager attention,
         # packed examples attend to each other (contamination). Off unless the user asks.

@@ -6,10 +6,13 @@ column beside ``prompt``/``chosen``/``rejected`` would make TRL read the rows an
 - ``messages``: a conversation, a list of ``{role, content}`` (SFT);
 - ``prompt_completion``: ``prompt`` and ``completion``, both text or both message lists (SFT);
 - ``text``: plain text (SFT);
-- ``preference``: ``prompt``, ``chosen``, ``rejected`` (DPO). Text or message lists; an optional
+- ``preference``: ``prompt``, ``chosen``, ``rejected`` (DPO, reward). Text or message lists; an optional
   ``system`` text becomes the system turn of a conversational prompt. When any row is conversational,
   all are made so (TRL wants one kind per dataset); chosen/rejected conversations that repeat the
-  prompt (ultrafeedback's layout) keep only what follows it.
+  prompt (ultrafeedback's layout) keep only what follows it. For ``method: reward`` an optional
+  numeric ``margin`` column is kept (TRL's RewardTrainer subtracts it inside the loss);
+- ``prompt``: ``prompt`` only, text or a message list, with an optional ``system`` (grpo, rloo: the
+  trainer generates the completions). Preference rows fit it too (their prompts are kept).
 
 Order of preparation: ``filter`` (on the file's own column names) → ``shuffle_seed`` → ``select`` →
 ``columns`` mapping and checks → ``eval_fraction``. Every problem is a :class:`UserError` naming the
@@ -35,18 +38,22 @@ if TYPE_CHECKING:
 
     from evalkit.harness.config import FieldCondition, TrainConfig, TrainDataset
 
-RowFormat = Literal["messages", "prompt_completion", "text", "preference"]
+RowFormat = Literal["messages", "prompt_completion", "text", "preference", "prompt"]
 
 FORMAT_COLUMNS: dict[RowFormat, tuple[str, ...]] = {
     "messages": ("messages",),
     "prompt_completion": ("prompt", "completion"),
     "text": ("text",),
     "preference": ("prompt", "chosen", "rejected"),
+    "prompt": ("prompt",),
 }
 # Tried in this order: a row with messages and prompt (ultrachat_200k's layout) is a conversation.
 METHOD_FORMATS: dict[str, tuple[RowFormat, ...]] = {
     "sft": ("messages", "prompt_completion", "text"),
     "dpo": ("preference",),
+    "reward": ("preference",),
+    "grpo": ("prompt",),
+    "rloo": ("prompt",),
 }
 ROLES = ("system", "user", "assistant")
 
@@ -61,6 +68,8 @@ class PreparedRows:
     fingerprint: str  # sha256 over the source files (or hub id + revision) and the preparation settings
     rows: int  # training rows after filter/select
     conversational: bool = False  # rows hold message lists (rendered with the chat template), not text
+    read_rows: int = 0  # rows of the training split as read (before filter and select)
+    filtered_out: int = 0  # of those, the rows dataset.filter dropped
 
 
 @dataclass(frozen=True)
@@ -69,13 +78,16 @@ class _Row:
     data: dict[str, Any]
 
 
-def prepare_rows(config: TrainConfig, base_dir: Path) -> PreparedRows:
-    """Rows for ``config`` (paths relative to ``base_dir``); a wrong column or a format that does not fit
-    the method raises :class:`~evalkit.errors.UserError` naming the file, the row and the column, before
-    any model loads."""
+def prepare_rows(config: TrainConfig, base_dir: Path, data_root: Path | None = None) -> PreparedRows:
+    """Rows for ``config`` (paths relative to ``base_dir``; hub ids read from the mirror under ``data_root``,
+    else ``EVALKIT_DATA_ROOT``, when it has them); a wrong column or a format that does not fit the method
+    raises :class:`~evalkit.errors.UserError` naming the file, the row and the column, before any model
+    loads."""
     spec = config.dataset
-    rows, source_digest = _load(spec, spec.split, base_dir)
+    rows, source_digest = _load(spec, spec.split, base_dir, data_root)
+    read_rows = len(rows)
     rows = _kept(rows, spec.filter)
+    filtered_out = read_rows - len(rows)
     if spec.shuffle_seed is not None:
         random.Random(spec.shuffle_seed).shuffle(rows)
     if spec.select is not None:
@@ -85,7 +97,7 @@ def prepare_rows(config: TrainConfig, base_dir: Path) -> PreparedRows:
     fmt, train = _formatted(rows, config.method, spec.columns)
     eval_rows: list[_Row] | None = None
     if spec.eval_split is not None:
-        held, eval_digest = _load(spec, spec.eval_split, base_dir)
+        held, eval_digest = _load(spec, spec.eval_split, base_dir, data_root)
         source_digest += eval_digest
         eval_rows = _formatted(_kept(held, spec.filter), config.method, spec.columns, fmt)[1]
     elif spec.eval_fraction is not None:
@@ -97,11 +109,11 @@ def prepare_rows(config: TrainConfig, base_dir: Path) -> PreparedRows:
         these = "these rows are plain text" if fmt == "text" else f"these {fmt} rows are text, not message lists"
         raise config.error_at("trainer.assistant_only_loss", "needs conversational rows (messages, or prompt/"
                                                              f"completion as message lists); {these}")
-    settings = spec.model_dump(mode="json", exclude={"path", "name", "data_files", "revision"})
+    settings = spec.model_dump(mode="json", exclude={"path", "name", "data_dir", "data_files", "revision"})
     fingerprint = hashlib.sha256(json.dumps({"source": source_digest, "method": config.method, **settings},
                                             sort_keys=True).encode()).hexdigest()
     return PreparedRows(_dataset(train), _dataset(eval_rows) if eval_rows is not None else None, fmt,
-                        fingerprint, len(train), conversational)
+                        fingerprint, len(train), conversational, read_rows, filtered_out)
 
 
 def _dataset(rows: list[_Row]) -> Dataset:
@@ -112,7 +124,7 @@ def _dataset(rows: list[_Row]) -> Dataset:
 
 # --- loading ----------------------------------------------------------------------------------------------
 
-def _load(spec: TrainDataset, split: str, base_dir: Path) -> tuple[list[_Row], str]:
+def _load(spec: TrainDataset, split: str, base_dir: Path, data_root: Path | None) -> tuple[list[_Row], str]:
     """The rows of ``split`` and a digest of where they came from (file bytes, or hub id and revision)."""
     direct = (base_dir / spec.path).expanduser()
     splitless = direct.is_file() or (spec.path in FILE_BUILDERS and not isinstance(spec.data_files, dict))
@@ -127,13 +139,26 @@ def _load(spec: TrainDataset, split: str, base_dir: Path) -> tuple[list[_Row], s
         rows = [row for f in files for row in _load_file(f, spec.path)]
         return rows, _file_digest(files)
     hub = DatasetSpec(path=spec.path, name=spec.name, split=split, revision=spec.revision)
+    folder = mirror_folder(spec, base_dir, data_root)
+    if folder is not None:
+        # A data_dir is the mirror's subfolder, as a config name is (Anthropic/hh-rlhf/harmless-base/).
+        split_file = find_split_file(folder, hub.model_copy(update={"name": spec.name or spec.data_dir}))
+        return _load_file(split_file), _file_digest([split_file])
+    return _load_hub(hub, spec.data_dir)
+
+
+def mirror_folder(spec: TrainDataset, base_dir: Path, data_root: Path | None) -> Path | None:
+    """The local folder of a hub dataset (a folder path, or its mirror under ``data_root`` else
+    ``EVALKIT_DATA_ROOT``); None when only the hub has it."""
     from evalkit.data import data_root_from_env
 
-    folder = local_folder(hub, base_dir, data_root_from_env(None))
-    if folder is not None:
-        split_file = find_split_file(folder, hub)
-        return _load_file(split_file), _file_digest([split_file])
-    return _load_hub(hub)
+    hub = DatasetSpec(path=spec.path, name=spec.name, split=spec.split, revision=spec.revision)
+    return local_folder(hub, base_dir, data_root_from_env(data_root))
+
+
+def is_hub_dataset(spec: TrainDataset, base_dir: Path) -> bool:
+    """Whether ``spec.path`` names a hub dataset (not a local file, folder or file builder)."""
+    return spec.path not in FILE_BUILDERS and not (base_dir / spec.path).expanduser().exists()
 
 
 def _data_files(spec: TrainDataset, split: str, base_dir: Path) -> list[Path]:
@@ -178,19 +203,20 @@ def _load_file(path: Path, builder: str | None = None) -> list[_Row]:
     return [_Row(f"{path} row {i}", dict(row)) for i, row in enumerate(ds, start=1)]
 
 
-def _load_hub(spec: DatasetSpec) -> tuple[list[_Row], str]:
+def _load_hub(spec: DatasetSpec, data_dir: str | None = None) -> tuple[list[_Row], str]:
     import datasets
 
     datasets.disable_progress_bars()
     try:
-        ds = datasets.load_dataset(spec.path, spec.name, split=spec.split, revision=spec.revision)
+        ds = datasets.load_dataset(spec.path, spec.name, split=spec.split, revision=spec.revision, data_dir=data_dir)
     except Exception as exc:  # noqa: BLE001 -- the hub client raises many types; all mean "not here"
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UserError(f"dataset {spec.path!r}: not a local file, folder or mirror, and loading it from the hub "
                         f"failed ({first[:200]}); offline, point --data-root at a local mirror (see README)") from None
     label = f"{spec.path}[{spec.split}]"
     # The datasets fingerprint follows the cached files, so it changes when the hub data does.
-    digest = hashlib.sha256(f"{spec.path}|{spec.name}|{spec.revision}|{ds._fingerprint}".encode()).hexdigest()
+    source = f"{spec.path}|{spec.name}|{data_dir}|{spec.revision}|{ds._fingerprint}"
+    digest = hashlib.sha256(source.encode()).hexdigest()
     return [_Row(f"{label} row {i}", dict(row)) for i, row in enumerate(ds, start=1)], digest
 
 
@@ -247,10 +273,17 @@ def _formatted(rows: list[_Row], method: str, columns: dict[str, str],
             if col not in mapped.data:
                 raise UserError(f"{row.where}: column {col!r}: missing (rows are in the {fmt} format, which "
                                 f"needs {', '.join(needed)}; this row has: {', '.join(mapped.data)})")
-        keep = needed + (("system",) if fmt == "preference" and "system" in mapped.data else ())
+        keep = needed + tuple(col for col in _optional_columns(fmt, method) if col in mapped.data)
         out.append(_Row(row.where, _checked({col: mapped.data[col] for col in keep}, fmt, row.where)))
     assert fmt is not None  # rows is never empty here
     return fmt, out
+
+
+def _optional_columns(fmt: RowFormat, method: str) -> tuple[str, ...]:
+    """Columns a format keeps when a row has them: the system turn; for reward pairs, TRL's margin."""
+    if fmt == "preference":
+        return ("system", "margin") if method == "reward" else ("system",)
+    return ("system",) if fmt == "prompt" else ()
 
 
 def _mapped(row: _Row, columns: dict[str, str]) -> _Row:
@@ -291,11 +324,20 @@ def _checked(data: dict[str, Any], fmt: RowFormat, where: str) -> dict[str, Any]
                             f"{kinds['prompt']} (both text, or both message lists)")
         data = {col: _plain(v) if isinstance(v, list) else v for col, v in data.items()}
     else:
-        for col in ("prompt", "chosen", "rejected"):
+        for col in FORMAT_COLUMNS[fmt]:
             _text_or_messages(data[col], where, col)
         if data.get("system") is not None:
             _text(data["system"], where, "system")
+        if "margin" in data:
+            _number(data["margin"], where, "margin")
     return data
+
+
+def _number(value: Any, where: str, col: str) -> None:
+    import math
+
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise UserError(f"{where}: column {col!r}: expected a finite number, got {_short(value)}")
 
 
 def _text(value: Any, where: str, col: str) -> None:
@@ -346,8 +388,9 @@ def _make_uniform(rows: list[_Row], fmt: RowFormat) -> bool:
                 raise UserError(f"{row.where}: column 'prompt': {'text' if conversational else 'a message list'}, "
                                 f"but the first row's is {first} (TRL needs one kind per dataset)")
         return conversational
-    conversational = any(r.data.get("system") is not None
-                         or any(isinstance(r.data[c], list) for c in ("prompt", "chosen", "rejected")) for r in rows)
+    columns = FORMAT_COLUMNS[fmt]
+    conversational = any(r.data.get("system") is not None or any(isinstance(r.data[c], list) for c in columns)
+                         for r in rows)
     for row in rows:
         _normalize_preference(row, conversational)
     return conversational
@@ -361,7 +404,7 @@ def _normalize_preference(at: _Row, conversational: bool) -> None:
     prompt = row["prompt"]
     prompt_msgs = prompt if isinstance(prompt, list) else [{"role": "user", "content": prompt}]
     replies = {col: row[col] if isinstance(row[col], list) else [{"role": "assistant", "content": row[col]}]
-               for col in ("chosen", "rejected")}
+               for col in ("chosen", "rejected") if col in row}  # a prompt-only row has none
     for col, msgs in replies.items():
         # ultrafeedback repeats the prompt turns at the head of chosen/rejected: keep what follows them.
         if len(msgs) > len(prompt_msgs) and _same_turns(msgs[:len(prompt_msgs)], prompt_msgs):
@@ -371,8 +414,9 @@ def _normalize_preference(at: _Row, conversational: bool) -> None:
             raise UserError(f"{at.where}: column 'system': given, and the prompt already opens with a system turn "
                             f"({_short(prompt_msgs[0]['content'])}); keep one")
         prompt_msgs = [{"role": "system", "content": system}, *prompt_msgs]
-    row.update({"prompt": _plain(prompt_msgs), "chosen": _plain(replies["chosen"]),
-                "rejected": _plain(replies["rejected"])})
+    row["prompt"] = _plain(prompt_msgs)
+    for col, msgs in replies.items():
+        row[col] = _plain(msgs)
 
 
 def _same_turns(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> bool:

@@ -22,20 +22,25 @@ LINEAGE_FILE = "evalkit_lineage.json"
 LINEAGE_VERSION = 1
 # The libraries whose versions decide what a training or merge step produced.
 VERSIONED_LIBRARIES = ("evalkit", "torch", "transformers", "trl", "peft", "accelerate", "bitsandbytes", "datasets")
+# Record fields the store has no column for travel inside its ``config`` JSON under these keys.
+_IN_STORED_CONFIG = {"dropped_rows": "_dropped_rows"}
 
 
 @dataclass
 class LineageRecord:
     """One training or merge step that produced a checkpoint folder."""
 
-    kind: str  # "train" or "merge"
-    method: str | None  # sft | dpo (train); for a merge, the method of the adapter merged
+    kind: str  # "train" or "merge": the step that made the folder
+    method: str | None  # sft | dpo | reward | grpo | rloo (train); for a merge, the method of the adapter merged
     adapter: str | None  # none | lora | qlora
     parent_model: str  # what the step started from, as given (alias, folder, hub id)
     parent_fingerprint: str
     config: dict[str, Any] = field(default_factory=dict)  # the full validated config (train) or merge options
     dataset_fingerprint: str | None = None
     dataset_rows: int | None = None
+    # Rows read but not trained on, by reason: "filter" (dataset.filter), "too_long" (reward pairs over
+    # max_length, which TRL's RewardTrainer leaves out), "too_long_eval" (the same in the eval split).
+    dropped_rows: dict[str, int] = field(default_factory=dict)
     steps: int | None = None
     wall_s: float | None = None
     final_loss: float | None = None
@@ -87,7 +92,13 @@ def read_lineage(folder: Path) -> LineageRecord | None:
 def record_from_store(row: dict[str, Any]) -> LineageRecord:
     """A store row (:meth:`Store.get_lineage`) as a :class:`LineageRecord`."""
     known = {f.name for f in fields(LineageRecord)}
-    return LineageRecord(**{k: v for k, v in row.items() if k in known})
+    values = {k: v for k, v in row.items() if k in known}
+    config = dict(values.get("config") or {})
+    for name, key in _IN_STORED_CONFIG.items():
+        if key in config:
+            values[name] = config.pop(key)
+    values["config"] = config
+    return LineageRecord(**values)
 
 
 def record_in_store(store: Store | Path, folder: Path, record: LineageRecord, *, name: str | None = None) -> str:
@@ -106,5 +117,17 @@ def record_in_store(store: Store | Path, folder: Path, record: LineageRecord, *,
     path = str(Path(folder).resolve())
     store.upsert_model(ref.fingerprint, name or ref.name, path, record.parent_fingerprint,
                        {**ref.metadata(), "lineage": record.kind})
-    store.put_lineage(ref.fingerprint, path, asdict(record))
+    store.put_lineage(ref.fingerprint, path, _store_row(record))
     return ref.fingerprint
+
+
+
+def _store_row(record: LineageRecord) -> dict[str, Any]:
+    row = asdict(record)
+    config = dict(row["config"] or {})
+    for name, key in _IN_STORED_CONFIG.items():
+        value = row.pop(name)
+        if value:
+            config[key] = value
+    row["config"] = config
+    return row

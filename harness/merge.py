@@ -12,6 +12,12 @@ Two modes, recorded in the merged folder's lineage as ``merge_mode``:
 The merged folder gets the weights (safetensors), the tokenizer with the chat template training
 used (the adapter's own when it ships one, else the base's), and a generation config whose
 ``eos_token_id`` lists every end-of-turn id, so generation stops where the template ends a turn.
+
+A reward adapter (``task_type: SEQ_CLS``, from ``method: reward``) merges through the
+sequence-classification class: the base is loaded with one label and the pad id of the adapter's
+tokenizer, the adapter's trained score head replaces the base's new one, and the merged
+``config.json`` names ``*ForSequenceClassification`` with ``num_labels`` 1 and ``pad_token_id`` set
+(a classifier generates nothing: it gets no generation config).
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ class AdapterSource:
     base: ModelRef
     fingerprint: str  # as ``evalkit run --model ADAPTER`` records it
     lineage: LineageRecord | None
+    task_type: str | None = None  # PEFT's: CAUSAL_LM, or SEQ_CLS for a reward model
 
 
 def check_output_dir(out: Path) -> None:
@@ -66,7 +73,8 @@ def adapter_source(adapter: Path, base: str | None = None, *, advice: str = "pas
     if not config_file.is_file():
         raise UserError(f"--adapter {adapter}: no adapter_config.json there (not a PEFT adapter folder)")
     try:
-        declared = json.loads(config_file.read_text()).get("base_model_name_or_path")
+        adapter_config = json.loads(config_file.read_text())
+        declared, task_type = adapter_config.get("base_model_name_or_path"), adapter_config.get("task_type")
     except (ValueError, AttributeError) as exc:
         raise UserError(f"{config_file}: not a PEFT adapter config ({exc})") from None
     if base is None:
@@ -84,7 +92,7 @@ def adapter_source(adapter: Path, base: str | None = None, *, advice: str = "pas
                         f"({base_ref.kind}); merge that adapter first and train or merge onto the result")
     # The formula of models.resolve for an adapter: the same key `evalkit run --model ADAPTER` records.
     fingerprint = text_fingerprint("peft", folder_fingerprint(adapter), base_ref.fingerprint)
-    return AdapterSource(adapter.resolve(), base_ref, fingerprint, read_lineage(adapter))
+    return AdapterSource(adapter.resolve(), base_ref, fingerprint, read_lineage(adapter), task_type)
 
 
 def training_quantization(source: AdapterSource) -> QuantizationSettings:
@@ -120,7 +128,7 @@ def merge_adapter(source: AdapterSource, out: Path, *, dtype: MergeDtype = "floa
     """Merge ``source`` into its base, save the checkpoint in ``out`` with its lineage, and return the record."""
     import torch
     from peft import PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer, BitsAndBytesConfig
 
     check_output_dir(out)
     if dequantize and source.lineage is not None and source.lineage.adapter not in (None, "qlora"):
@@ -134,18 +142,27 @@ def merge_adapter(source: AdapterSource, out: Path, *, dtype: MergeDtype = "floa
     if (source.path / "chat_template.jinja").is_file():  # a template shipped without the tokenizer files
         tokenizer.chat_template = (source.path / "chat_template.jinja").read_text(encoding="utf-8")
     quantization = training_quantization(source) if dequantize else None
+    reward = source.task_type == "SEQ_CLS"
+    kwargs: dict[str, Any] = {"dtype": torch_dtype}
+    if reward:
+        if tokenizer.pad_token is None:  # RewardTrainer's fallback at training time
+            tokenizer.pad_token = tokenizer.eos_token
+        kwargs.update(num_labels=1, pad_token_id=tokenizer.pad_token_id)
     if quantization is not None:
-        settings = {**quantization.model_dump(),
-                    "bnb_4bit_compute_dtype": getattr(torch, quantization.bnb_4bit_compute_dtype)}
-        model: Any = AutoModelForCausalLM.from_pretrained(
-            source.base.path, quantization_config=BitsAndBytesConfig(**settings), dtype=torch_dtype)
+        compute_dtype = getattr(torch, quantization.bnb_4bit_compute_dtype)
+        kwargs["quantization_config"] = BitsAndBytesConfig(**{**quantization.model_dump(),
+                                                              "bnb_4bit_compute_dtype": compute_dtype})
+    model: Any = _load_base(AutoModelForSequenceClassification if reward else AutoModelForCausalLM,
+                            source.base.path, kwargs)
+    if quantization is not None:
         model = model.dequantize(dtype=torch_dtype)
-    else:
-        model = AutoModelForCausalLM.from_pretrained(source.base.path, dtype=torch_dtype)
     if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:  # training added tokens
         model.resize_token_embeddings(len(tokenizer))
     merged = PeftModel.from_pretrained(model, str(source.path)).merge_and_unload()
-    merged.generation_config.eos_token_id = end_of_turn_ids(tokenizer, merged.generation_config.eos_token_id)
+    if reward:
+        merged.config.pad_token_id = tokenizer.pad_token_id  # where the reward is read: the last non-pad token
+    else:
+        merged.generation_config.eos_token_id = end_of_turn_ids(tokenizer, merged.generation_config.eos_token_id)
     out.mkdir(parents=True, exist_ok=True)
     merged.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
@@ -173,6 +190,15 @@ def record_merge(store: Store, source: AdapterSource, out: Path, record: Lineage
     store.upsert_model(source.fingerprint, source.path.name, str(source.path), base.fingerprint,
                        {"spec": str(source.path), "kind": "peft", "base": base.spec})
     return record_in_store(store, out, record)
+
+
+def _load_base(cls: Any, path: Path, kwargs: dict[str, Any]) -> Any:
+    if cls.__name__ != "AutoModelForSequenceClassification":
+        return cls.from_pretrained(path, **kwargs)
+    from trl.trainer.reward_trainer import suppress_seqcls_warning
+
+    with suppress_seqcls_warning():  # the base's new, random head: the adapter's trained one replaces it
+        return cls.from_pretrained(path, **kwargs)
 
 
 def _tokenizer_folder(source: AdapterSource) -> Path:

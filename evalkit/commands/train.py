@@ -1,4 +1,6 @@
-"""``evalkit train CONFIG.yaml``: SFT or DPO (full, LoRA, QLoRA) on TRL, with a lineage record.
+"""``evalkit train CONFIG.yaml``: SFT, DPO, a reward model, or GRPO/RLOO against one (full, LoRA, QLoRA) on
+TRL, with a lineage record. ``evalkit train --check CONFIG.yaml`` validates the config and its data
+without loading weights or writing anything (see :mod:`evalkit.harness.check`).
 
 Everything the config names is checked before a model loads: the config itself, the rows, the output
 folder, the model and the chat template. ``accelerate launch -m evalkit train CONFIG.yaml`` runs the same
@@ -21,10 +23,15 @@ if TYPE_CHECKING:
     from evalkit.harness.lineage import LineageRecord
     from evalkit.harness.trainer import TrainOutcome
 
-HELP = "fine-tune a model (SFT or DPO; full, LoRA or QLoRA) from a YAML config"
+HELP = "fine-tune a model (SFT, DPO, reward model, GRPO/RLOO; full, LoRA or QLoRA) from a YAML config"
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", type=Path, help="training config YAML (see harness/configs/)")
+    parser.add_argument("--check", action="store_true",
+                        help="validate the config and its data (no weights loaded, nothing written), then stop")
+    parser.add_argument("--data-root", type=Path,
+                        help="local mirrors of hub data sets, DIR/owner/name[/config]/split.jsonl (or "
+                             "$EVALKIT_DATA_ROOT)")
     parser.add_argument("--output", type=Path, help="output folder (default runs/train__<config name>)")
     parser.add_argument("--max-steps", type=positive_int, help="stop after N optimizer steps (overrides trainer:)")
     resume = parser.add_mutually_exclusive_group()
@@ -39,10 +46,15 @@ def run(args: argparse.Namespace, env: Environment) -> int:
     from evalkit.harness.config import load_train_config
     from evalkit.harness.data import prepare_rows
 
+    if args.check:
+        from evalkit.harness.check import check_config
+
+        print(check_config(args.config, args.data_root).render())
+        return 0
     # The config and the rows first, before torch, TRL and bitsandbytes are imported: a bad config is one
     # line, at once (the config module quiets bitsandbytes' note about an optional CPU kernel).
     config, base_dir = load_train_config(args.config)
-    rows = prepare_rows(config, base_dir)
+    rows = prepare_rows(config, base_dir, args.data_root)
 
     from transformers import AutoTokenizer
 
@@ -67,8 +79,10 @@ def run(args: argparse.Namespace, env: Environment) -> int:
     _record_in_store(store_path(args, env), outcome, record)
     loss = "n/a" if outcome.final_loss is None else f"{outcome.final_loss:.4f}"
     resumed = f", resumed from {outcome.resumed_from.name}" if outcome.resumed_from else ""
+    too_long = outcome.too_long.get("train", 0)
+    left_out = f", {too_long} pairs over max_length left out" if too_long else ""
     print(f"{config.method} ({config.adapter}) on {config.model}: {outcome.steps} steps in {outcome.wall_s:.0f} s"
-          f"{resumed}, final loss {loss} -> {output}")
+          f"{resumed}{left_out}, final loss {loss} -> {output}")
     return 0
 
 
@@ -84,9 +98,19 @@ def lineage_record(config: TrainConfig, rows: PreparedRows, outcome: TrainOutcom
     return LineageRecord(
         kind="train", method=config.method, adapter=config.adapter, parent_model=config.model,
         parent_fingerprint=outcome.starting_model.ref.fingerprint, config=recorded,
-        dataset_fingerprint=rows.fingerprint, dataset_rows=rows.rows, steps=outcome.steps, wall_s=outcome.wall_s,
+        dataset_fingerprint=rows.fingerprint, dataset_rows=rows.rows, dropped_rows=dropped_rows(rows, outcome),
+        steps=outcome.steps, wall_s=outcome.wall_s,
         final_loss=outcome.final_loss, loss_curve=outcome.loss_curve, versions=library_versions(),
         created_at=datetime.now(UTC).isoformat(timespec="seconds"))
+
+
+def dropped_rows(rows: PreparedRows, outcome: TrainOutcome) -> dict[str, int]:
+    """Rows read but not trained on, by reason (see ``LineageRecord.dropped_rows``); zero counts left out,
+    except a reward run's ``too_long``, which is always recorded (0 says it was counted)."""
+    counts = {"filter": rows.filtered_out}
+    for split, n in outcome.too_long.items():
+        counts["too_long" if split == "train" else f"too_long_{split}"] = n
+    return {reason: n for reason, n in counts.items() if n or reason == "too_long"}
 
 
 def _record_in_store(store_path: Path, outcome: TrainOutcome, record: LineageRecord) -> None:

@@ -26,12 +26,34 @@ BAD_CONFIGS: dict[str, tuple[str, int, int, str, str]] = {
                                  5, 3, "trainer.learning_rat", "not a field of TRL's SFTConfig (method: sft); "
                                                                "did you mean learning_rate"),
     "unknown_method": ("method: ppo\nmodel: {model}\ndataset: {{path: data.jsonl}}\n",
-                       1, 1, "method", "input should be 'sft' or 'dpo', got 'ppo'"),
+                       1, 1, "method", "input should be 'sft', 'dpo', 'reward', 'grpo' or 'rloo', got 'ppo'"),
     "lora_block_without_adapter": ("method: sft\nmodel: {model}\nadapter: none\nlora: {{r: 8}}\n"
                                    "dataset: {{path: data.jsonl}}\n",
                                    4, 1, "lora", "a lora block needs adapter: lora or qlora (this config has "
                                                  "adapter: none)"),
     "missing_dataset": ("method: sft\nmodel: {model}\n", 1, 1, "dataset", "required field is missing"),
+    # reward models and the online methods that optimise against them
+    "reward_with_a_dpo_field": ("method: reward\nmodel: {model}\ndataset: {{path: data.jsonl}}\ntrainer:\n"
+                                "  beta: 0.1\n",
+                                5, 3, "trainer.beta", "not a field of TRL's RewardConfig (method: reward)"),
+    "reward_lora_on_the_head": ("method: reward\nmodel: {model}\nlora:\n  target_modules: [q_proj, score]\n"
+                                "dataset: {{path: data.jsonl}}\n",
+                                4, 3, "lora.target_modules", "score is the reward head, newly initialised: it is "
+                                                             "trained whole"),
+    "reward_sets_the_pad_token": ("method: reward\nmodel: {model}\ndataset: {{path: data.jsonl}}\ntrainer:\n"
+                                  "  pad_token: <pad>\n",
+                                  5, 3, "trainer.pad_token", "evalkit sets the pad token"),
+    "reward_model_on_dpo": ("method: dpo\nmodel: {model}\nreward_model: rm\ndataset: {{path: data.jsonl}}\n",
+                            3, 1, "reward_model", "reward_model is for method grpo or rloo"),
+    "grpo_without_reward_model": ("method: grpo\nmodel: {model}\ndataset: {{path: data.jsonl}}\n",
+                                  1, 1, "method", "method: grpo needs reward_model: PATH"),
+    "grpo_with_max_length": ("method: grpo\nmodel: {model}\nreward_model: rm\nmax_length: 64\n"
+                             "dataset: {{path: data.jsonl}}\n",
+                             4, 1, "max_length", "grpo generates its completions: set trainer.max_completion_length"),
+    "grpo_reward_model_not_a_classifier": ("method: grpo\nmodel: {model}\nreward_model: {model}\n"
+                                           "dataset: {{path: data.jsonl}}\n",
+                                           3, 1, "reward_model", "checkpoint, not a sequence-classification reward "
+                                                                 "model"),
     "unknown_chat_template": ("method: sft\nmodel: {model}\nchat_template: alpaca\ndataset: {{path: data.jsonl}}\n",
                               3, 1, "chat_template", "unknown chat template 'alpaca' (shipped: chatml, zephyr"),
 }

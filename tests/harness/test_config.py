@@ -25,10 +25,18 @@ def error_of(tmp_path: Path, text: str) -> ConfigError:
     return info.value
 
 
+@pytest.fixture(scope="module")
+def causal_lm_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model folder as the config checks see one (its config.json only): a causal LM, not a reward model."""
+    folder = tmp_path_factory.mktemp("causal-lm")
+    (folder / "config.json").write_text('{"architectures": ["LlamaForCausalLM"], "pad_token_id": 2}')
+    return folder
+
+
 @pytest.mark.parametrize("name", sorted(BAD_CONFIGS))
-def test_each_bad_config_gives_one_located_error(name: str, tmp_path: Path) -> None:
+def test_each_bad_config_gives_one_located_error(name: str, tmp_path: Path, causal_lm_folder: Path) -> None:
     case = BAD_CONFIGS[name]
-    path = write_bad_config(tmp_path, case, "some/model")
+    path = write_bad_config(tmp_path, case, causal_lm_folder)
     with pytest.raises(ConfigError) as info:
         load_train_config(path)
     message = str(info.value)
@@ -77,6 +85,21 @@ def test_a_dpo_trainer_field_is_checked_against_dpo_config(tmp_path: Path) -> No
     assert "not a field of TRL's DPOConfig (method: dpo)" in err.message
 
 
+def test_reward_and_online_configs(tmp_path: Path) -> None:
+    config, _ = load_text(tmp_path, "method: reward\nmodel: m\n" + DATA
+                          + "trainer: {center_rewards_coefficient: 0.01}\n")
+    assert config.method == "reward" and config.trainer == {"center_rewards_coefficient": 0.01}
+    assert trainer_config_class("reward").__name__ == "RewardConfig"
+    config, _ = load_text(tmp_path, "method: rloo\nmodel: m\nreward_model: not/made/yet\n" + DATA
+                          + "trainer: {max_completion_length: 16}\n")
+    assert config.reward_model == "not/made/yet"  # a later step's output: checked when training needs it
+    err = error_of(tmp_path, "method: grpo\nmodel: m\nreward_model: rm\n" + DATA + "trainer: {max_length: 64}\n")
+    assert err.field == "trainer.max_length" and "not a field of TRL's GRPOConfig" in err.message
+    assert "max_completion_length" in err.message  # the close match
+    err = error_of(tmp_path, "method: grpo\nmodel: m\nreward_model: rm\n" + DATA + "trainer: {max_lenght: 64}\n")
+    assert "not a field of TRL's GRPOConfig (method: grpo)" in err.message
+
+
 def test_adapter_blocks_get_their_defaults(tmp_path: Path) -> None:
     qlora, base = load_text(tmp_path, "method: sft\nmodel: m\nadapter: qlora\n" + DATA)
     assert base == tmp_path
@@ -97,7 +120,7 @@ def test_error_at_locates_later_problems_in_the_file(tmp_path: Path) -> None:
     assert str(in_code.error_at("model", "x")) == "model: x"
 
 
-@pytest.mark.parametrize("method", ["sft", "dpo"])
+@pytest.mark.parametrize("method", ["sft", "dpo", "reward", "grpo", "rloo"])
 def test_the_defaults_are_real_trl_fields_that_trl_accepts(method: str, tmp_path: Path) -> None:
     defaults = evalkit_trainer_defaults(method, True, "messages", True)  # type: ignore[arg-type]
     cls = trainer_config_class(method)  # type: ignore[arg-type]
@@ -106,6 +129,8 @@ def test_the_defaults_are_real_trl_fields_that_trl_accepts(method: str, tmp_path
     assert args.logging_steps == 1 and args.save_steps == 25
     if method == "sft":
         assert not args.packing and args.assistant_only_loss
+    if method in ("grpo", "rloo"):  # two completions per prompt: a batch of 2 holds one group
+        assert args.num_generations == 2 and args.per_device_train_batch_size == 2
     assert not (tmp_path / "out").exists()
     assert "use_cpu" not in evalkit_trainer_defaults(method, on_cpu=False)  # type: ignore[arg-type]
     # Assistant-only loss only where there are assistant turns to mask.

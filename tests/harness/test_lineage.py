@@ -16,6 +16,7 @@ from evalkit.harness.lineage import (
     LineageRecord,
     library_versions,
     read_lineage,
+    record_from_store,
     record_in_store,
     write_lineage,
 )
@@ -63,9 +64,16 @@ def test_record_in_store_keys_the_checkpoint_as_evalkit_run_does(tiny_model_dir:
     with Store(tmp_path / "db") as store:
         fingerprint = record_in_store(store, adapter, record)
         assert fingerprint == before == resolve_model(str(adapter)).fingerprint  # the file is not fingerprinted
-        assert store.get_lineage(fingerprint) == {**asdict(record), "fingerprint": fingerprint,
+        stored_columns = {k: v for k, v in asdict(record).items() if k != "dropped_rows"}  # no store column
+        assert store.get_lineage(fingerprint) == {**stored_columns, "fingerprint": fingerprint,
                                                   "path": str(adapter.resolve())}
         assert store.get_model(fingerprint)["parent_fingerprint"] == record.parent_fingerprint  # type: ignore[index]
+        # Rows left out travel inside the stored config and come back out of it.
+        record.dropped_rows = {"filter": 3, "too_long": 2}
+        record_in_store(store, adapter, record)
+        row = store.get_lineage(fingerprint)
+        assert row is not None and row["config"]["_dropped_rows"] == {"filter": 3, "too_long": 2}
+        assert record_from_store(row) == record
 
 
 def _evaluate(model: Path, suite: Path, store: Path, out: Path) -> dict[tuple[str, str], float]:

@@ -1,7 +1,8 @@
 """A run killed with SIGKILL resumes from its last checkpoint and ends with the adapter of an uninterrupted run.
 
 Both runs are real processes (tests/harness/train_script.py): LoRA SFT on a tiny random Llama, seeded,
-with LoRA dropout on, so the resumed run only matches if the RNG state came back with the checkpoint.
+with LoRA dropout on, so the resumed run only matches if the RNG state came back with the checkpoint; and a
+LoRA reward model, whose resumed adapter must hold the same trained score head.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -30,14 +32,15 @@ def _train(model: Path, output: Path, *extra: str, timeout: float = 180) -> str:
     return done.stdout
 
 
-def test_sigkilled_run_resumes_to_the_same_adapter(tiny_model_dir: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("method", ["sft", "reward"])
+def test_sigkilled_run_resumes_to_the_same_adapter(method: str, tiny_model_dir: Path, tmp_path: Path) -> None:
     reference = tmp_path / "uninterrupted"
-    assert "resumed_from=-" in _train(tiny_model_dir, reference)
+    assert "resumed_from=-" in _train(tiny_model_dir, reference, "--method", method)
 
     killed = tmp_path / "killed"
     proc = subprocess.Popen([sys.executable, str(SCRIPT), str(tiny_model_dir), str(killed), str(STEPS),
-                             "--stall-after", "2"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            env=os.environ.copy())
+                             "--stall-after", "2", "--method", method], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, env=os.environ.copy())
     deadline = time.monotonic() + 120
     while not any(c.name == "checkpoint-2" for c in complete_checkpoints(killed)):
         assert proc.poll() is None, proc.stderr.read().decode()[-3000:] if proc.stderr else ""
@@ -47,7 +50,7 @@ def test_sigkilled_run_resumes_to_the_same_adapter(tiny_model_dir: Path, tmp_pat
     assert proc.wait(timeout=30) == -signal.SIGKILL
     assert not (killed / "adapter_model.safetensors").exists()  # killed before the final save
 
-    assert "steps=5 resumed_from=checkpoint-2" in _train(tiny_model_dir, killed)
+    assert "steps=5 resumed_from=checkpoint-2" in _train(tiny_model_dir, killed, "--method", method)
 
     expected = load_file(reference / "adapter_model.safetensors")
     resumed = load_file(killed / "adapter_model.safetensors")
@@ -56,3 +59,5 @@ def test_sigkilled_run_resumes_to_the_same_adapter(tiny_model_dir: Path, tmp_pat
         torch.testing.assert_close(resumed[name], tensor, rtol=0, atol=1e-6, msg=name)
     # and training moved the adapter at all (LoRA's B starts at zero)
     assert any(t.abs().sum() > 0 for n, t in resumed.items() if "lora_B" in n)
+    if method == "reward":  # the trained score head is part of what resumed
+        assert any(n.endswith("score.weight") for n in resumed)

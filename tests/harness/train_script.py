@@ -1,8 +1,9 @@
 """A training run in its own process, for the tests that must kill one or launch several (resume, accelerate).
 
-``python tests/harness/train_script.py MODEL_DIR OUTPUT STEPS [--stall-after K]``: LoRA SFT on a few
-conversations, seeded, a checkpoint every step. ``--stall-after K`` sleeps after checkpoint K is complete,
-so a test can SIGKILL the run at a known point. Prints ``steps=N resumed_from=NAME processes=P`` at the end.
+``python tests/harness/train_script.py MODEL_DIR OUTPUT STEPS [--stall-after K] [--method reward]``: LoRA SFT
+on a few conversations (or a LoRA reward model on toy preference pairs), seeded, a checkpoint every step.
+``--stall-after K`` sleeps after checkpoint K is complete, so a test can SIGKILL the run at a known point.
+Prints ``steps=N resumed_from=NAME processes=P`` at the end.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ def main() -> None:
     parser.add_argument("steps", type=int)
     parser.add_argument("--stall-after", type=int)
     parser.add_argument("--save-steps", type=int, default=1)
+    parser.add_argument("--method", choices=["sft", "reward"], default="sft")
     args = parser.parse_args()
 
     from datasets import Dataset
@@ -59,12 +61,18 @@ def main() -> None:
 
     install_environment()
     config = TrainConfig.model_validate({
-        "method": "sft", "model": str(args.model), "adapter": "lora", "dataset": {"path": "inline"},
+        "method": args.method, "model": str(args.model), "adapter": "lora", "dataset": {"path": "inline"},
         "max_length": 64, "seed": 7,
         "trainer": {"per_device_train_batch_size": 2, "learning_rate": 5e-3, "gradient_checkpointing": False,
                     "save_steps": args.save_steps, "lr_scheduler_type": "constant"}})
-    rows = PreparedRows(train=Dataset.from_list(conversations()), eval=None, format="messages",
-                        fingerprint="inline", rows=8)
+    if args.method == "reward":
+        from tests.harness.reward_data import toy_pairs
+
+        rows = PreparedRows(train=Dataset.from_list(toy_pairs(8, seed=0)), eval=None, format="preference",
+                            fingerprint="inline", rows=8, conversational=True)
+    else:
+        rows = PreparedRows(train=Dataset.from_list(conversations()), eval=None, format="messages",
+                            fingerprint="inline", rows=8)
     extra = [_Stall(args.stall_after)] if args.stall_after else []
     outcome = run_training(config, rows=rows, chat_template=CHATML, output=args.output, max_steps=args.steps,
                            base_dir=Path.cwd(), callbacks=extra)
