@@ -17,7 +17,7 @@ import importlib
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
-from evalkit.engine.requests import GenerateUntil, Loglikelihood, LoglikelihoodRolling, RequestKind
+from evalkit.engine.requests import GenerateUntil, Loglikelihood, LoglikelihoodRolling, RequestKind, Score
 from evalkit.registry import Registry, UnknownName
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 OnBatch = Callable[[list[int], list[Any]], None]  # (request indices, their responses)
 
 #: Modules holding the registered backends (imported on first lookup, see module doc).
-BACKEND_MODULES = ("evalkit.engine.hf", "evalkit.engine.openai_backend")
+BACKEND_MODULES = ("evalkit.engine.hf", "evalkit.engine.openai_backend", "evalkit.engine.reward")
 
 
 class Backend(Protocol):
@@ -63,6 +63,10 @@ class Backend(Protocol):
 
     def generate_until(self, requests: Sequence[GenerateUntil], on_batch: OnBatch) -> None:
         """Answer each request with the generated text, cut before the first stop string."""
+        ...
+
+    def score(self, requests: Sequence[Score], on_batch: OnBatch) -> None:
+        """Answer each request with a reward model's score of its answer (a float)."""
         ...
 
     def close(self) -> None:

@@ -18,6 +18,7 @@ from evalkit.engine.requests import (
     LoglikelihoodRolling,
     Request,
     RequestKind,
+    Score,
     request_hash,
     request_key,
 )
@@ -78,5 +79,7 @@ def answer(backend: Backend, requests: Sequence[Request], on_batch: OnBatch) -> 
         backend.loglikelihood([r for r in requests if isinstance(r, Loglikelihood)], on_batch)
     elif isinstance(requests[0], LoglikelihoodRolling):
         backend.loglikelihood_rolling([r for r in requests if isinstance(r, LoglikelihoodRolling)], on_batch)
+    elif isinstance(requests[0], Score):
+        backend.score([r for r in requests if isinstance(r, Score)], on_batch)
     else:
         backend.generate_until([r for r in requests if isinstance(r, GenerateUntil)], on_batch)

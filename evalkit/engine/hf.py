@@ -11,8 +11,9 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from evalkit.engine.backend import OnBatch, register_backend
-from evalkit.engine.requests import GenerateUntil, Loglikelihood, LoglikelihoodRolling, RequestKind
+from evalkit.engine.requests import GenerateUntil, Loglikelihood, LoglikelihoodRolling, RequestKind, Score
 from evalkit.engine.windows import encode_pair, rolling_windows
+from evalkit.errors import UserError
 
 if TYPE_CHECKING:
     from evalkit.models.chat import ChatFormatter
@@ -71,6 +72,7 @@ class HFBackend:
         self.device = next(model.parameters()).device
         self.max_length = max_length or _model_max_length(model, tokenizer)
         self.bos_text = tokenizer.decode([self.prefix_token_id])
+        self._encode = lm_eval_encoder(tokenizer)
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
         self.batch_size = self._auto_batch_size() if batch_size == "auto" else int(batch_size)
@@ -80,9 +82,8 @@ class HFBackend:
 
     # -- tokens ------------------------------------------------------------------------------------
     def encode(self, text: str) -> list[int]:
-        """Token ids as lm-eval encodes them: the tokenizer's own special tokens (a BOS for models
-        trained with one, e.g. Gemma), except when the text already starts with the BOS text."""
-        return self.tokenizer.encode(text, add_special_tokens=not text.startswith(self.bos_text))
+        """Token ids as lm-eval encodes them (:func:`lm_eval_encoder`)."""
+        return self._encode(text)
 
     @property
     def eot_token_id(self) -> int:
@@ -91,18 +92,12 @@ class HFBackend:
     @property
     def prefix_token_id(self) -> int:
         """The token conditioning the first scored token of a text: BOS if the model has one."""
-        bos = self.tokenizer.bos_token_id
-        return bos if bos is not None else self.eot_token_id
+        return prefix_token_id(self.tokenizer)
 
     # -- log-likelihood ----------------------------------------------------------------------------
     def loglikelihood(self, requests: Sequence[Loglikelihood], on_batch: OnBatch) -> None:
         """Answer each request with ``[sum of log-probs of the continuation, is it the greedy text]``."""
-        pairs = []
-        for req in requests:
-            if req.context == "":
-                pairs.append(([self.prefix_token_id], self.encode(req.continuation)))
-            else:
-                pairs.append(encode_pair(self.encode, req.context, req.continuation))
+        pairs = loglikelihood_token_pairs(self.encode, self.prefix_token_id, requests)
 
         def report(idx: list[int], out: list[tuple[float, bool]]) -> None:
             on_batch(idx, [[lp, greedy] for lp, greedy in out])
@@ -210,6 +205,10 @@ class HFBackend:
         for i in sampled:
             on_batch([i], generate_batch(self, [encoded[i]], [requests[i]]))
 
+    def score(self, requests: Sequence[Score], on_batch: OnBatch) -> None:
+        raise UserError("a language model gives log-probabilities, not reward scores; score with a reward model "
+                        "(a *ForSequenceClassification checkpoint or a SEQ_CLS adapter)")
+
     def close(self) -> None:
         """Drop the model; on a GPU its memory goes back to the device."""
         self.model = None
@@ -234,6 +233,38 @@ class HFBackend:
                 torch.cuda.empty_cache()
                 size //= 2
         return 1
+
+
+def prefix_token_id(tokenizer: Any) -> int:
+    """The token conditioning the first scored token of a text: BOS if the tokenizer has one, else EOS."""
+    bos = tokenizer.bos_token_id
+    return int(bos if bos is not None else tokenizer.eos_token_id)
+
+
+def lm_eval_encoder(tokenizer: Any) -> Callable[[str], list[int]]:
+    """Token ids as lm-eval encodes them: the tokenizer's own special tokens (a BOS for models trained
+    with one, e.g. Gemma), except when the text already starts with the BOS text."""
+    bos_text = tokenizer.decode([prefix_token_id(tokenizer)])
+
+    def encode(text: str) -> list[int]:
+        return list(tokenizer.encode(text, add_special_tokens=not text.startswith(bos_text)))
+
+    return encode
+
+
+def loglikelihood_token_pairs(encode: Callable[[str], list[int]], prefix_id: int,
+                              requests: Sequence[Loglikelihood]) -> list[tuple[list[int], list[int]]]:
+    """(context ids, continuation ids) of each request, as :meth:`HFBackend.loglikelihood` scores them: an
+    empty context is the prefix token, else lm-eval's split (:func:`~evalkit.engine.windows.encode_pair`)."""
+    return [([prefix_id], encode(r.continuation)) if r.context == "" else encode_pair(encode, r.context, r.continuation)
+            for r in requests]
+
+
+def continuation_token_counts(tokenizer: Any, requests: Sequence[Loglikelihood]) -> list[int]:
+    """How many tokens of each request's continuation a model with ``tokenizer`` scores (no model loaded):
+    what a mean log-probability per token divides by."""
+    pairs = loglikelihood_token_pairs(lm_eval_encoder(tokenizer), prefix_token_id(tokenizer), requests)
+    return [len(continuation) for _, continuation in pairs]
 
 
 def _model_max_length(model: Any, tokenizer: Any) -> int:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from evalkit.engine.backend import OnBatch, register_backend
 from evalkit.engine.generation import cut_at_stops
-from evalkit.engine.requests import GenerateUntil, Loglikelihood, LoglikelihoodRolling, RequestKind
+from evalkit.engine.requests import GenerateUntil, Loglikelihood, LoglikelihoodRolling, RequestKind, Score
 from evalkit.errors import UserError
 
 if TYPE_CHECKING:
@@ -55,6 +55,9 @@ class OpenAIBackend:
 
     def loglikelihood_rolling(self, requests: Sequence[LoglikelihoodRolling], on_batch: OnBatch) -> None:
         raise UserError("openai: endpoints give no prompt log-probabilities; use a local model for this task")
+
+    def score(self, requests: Sequence[Score], on_batch: OnBatch) -> None:
+        raise UserError("openai: an endpoint is not a reward model; score with a local reward checkpoint")
 
     def close(self) -> None:
         self.client.close()

@@ -1,7 +1,9 @@
-"""The three kinds of request an evaluator can make of a model, and their cache keys.
+"""The kinds of request an evaluator can make of a model, and their cache keys.
 
-Requests are plain frozen data: an evaluator builds them, the engine answers them, and the
-results store caches each answer under ``(model fingerprint, request hash)``.
+Three are lm-evaluation-harness's (log-likelihood, rolling log-likelihood, generation), answered by
+language models; :class:`Score` is answered by reward models (sequence classifiers). Requests are plain
+frozen data: an evaluator builds them, the engine answers them, and the results store caches each
+answer under ``(model fingerprint, request hash)``.
 """
 
 from __future__ import annotations
@@ -14,7 +16,10 @@ from typing import TYPE_CHECKING, Any, Literal
 if TYPE_CHECKING:
     from evalkit.suites.schema import GenerationSettings
 
-RequestKind = Literal["loglikelihood", "loglikelihood_rolling", "generate_until"]
+RequestKind = Literal["loglikelihood", "loglikelihood_rolling", "generate_until", "score"]
+
+#: One chat message as requests hold it (hashable): ``(role, content)``.
+Message = tuple[str, str]
 
 
 @dataclass(frozen=True)
@@ -79,7 +84,35 @@ class GenerateUntil:
         return [self.context, gen_kwargs]
 
 
-Request = Loglikelihood | LoglikelihoodRolling | GenerateUntil
+@dataclass(frozen=True)
+class Score:
+    """A reward model's score of ``answer`` to ``prompt``: answered with the reward (a float).
+
+    Both are text (``prompt + answer`` is scored, EOS appended) or both are messages (the chat
+    template renders ``prompt + answer``), as TRL's RewardTrainer reads the same data at training time
+    (:func:`evalkit.engine.reward_inputs.reward_input_ids`). An empty prompt is TRL's implicit-prompt
+    format: the whole text or conversation is in ``answer``.
+    """
+
+    prompt: str | tuple[Message, ...]
+    answer: str | tuple[Message, ...]
+    kind: RequestKind = field(default="score", init=False)
+
+    def __post_init__(self) -> None:
+        conversational = isinstance(self.answer, tuple)
+        if self.prompt and isinstance(self.prompt, tuple) != conversational:
+            raise ValueError("Score: prompt and answer must both be text or both be messages")
+
+    @property
+    def arguments(self) -> list[Any]:
+        return [_json_ready(self.prompt), _json_ready(self.answer)]
+
+
+def _json_ready(value: str | tuple[Message, ...]) -> Any:
+    return value if isinstance(value, str) else [{"role": role, "content": content} for role, content in value]
+
+
+Request = Loglikelihood | LoglikelihoodRolling | GenerateUntil | Score
 
 
 def request_key(request: Request) -> dict[str, Any]:

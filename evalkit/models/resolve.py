@@ -1,6 +1,11 @@
 """``--model`` → :class:`ModelRef`: what it is, where its files are, and its fingerprint.
 
 Resolution is cheap (no weights are loaded), so a fully cached rerun never loads the model.
+
+Kinds: ``hf`` (a causal-LM checkpoint folder), ``peft`` (a causal-LM adapter on its base), ``reward`` (a
+reward model: a checkpoint whose ``config.json`` names a ``*ForSequenceClassification`` architecture, or
+a PEFT adapter with ``task_type: SEQ_CLS``, then with its base) and ``openai`` (an endpoint). The kind
+decides the backend, and so which requests the model answers (:mod:`evalkit.engine.backend`).
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from evalkit.models.aliases import ALIASES
 from evalkit.models.fingerprint import folder_fingerprint, text_fingerprint
 from evalkit.models.gguf import convert_gguf
 
-ModelKind = Literal["hf", "peft", "openai"]
+ModelKind = Literal["hf", "peft", "reward", "openai"]
 
 
 @dataclass(frozen=True)
@@ -28,8 +33,8 @@ class ModelRef:
     name: str  # a short display name
     kind: ModelKind
     fingerprint: str
-    path: Path | None = None  # checkpoint folder (hf) or adapter folder (peft)
-    base: ModelRef | None = None  # the base model of a PEFT adapter
+    path: Path | None = None  # checkpoint folder (hf, reward) or adapter folder (peft, reward with a base)
+    base: ModelRef | None = None  # the base model of a PEFT adapter (peft, or a reward adapter)
     parent_fingerprint: str | None = None  # lineage: the model this one was derived from
     base_url: str | None = None  # openai endpoint
     api_model: str | None = None
@@ -39,7 +44,7 @@ class ModelRef:
     def tokenizer_path(self) -> Path:
         """The folder whose tokenizer (and chat template) the model is run with: a PEFT adapter's
         own when it ships one (training may add tokens or a template), else its base's."""
-        if self.kind == "peft":
+        if self.base is not None:
             assert self.path is not None and self.base is not None and self.base.path is not None
             return self.path if (self.path / "tokenizer_config.json").is_file() else self.base.path
         if self.path is None:
@@ -52,7 +57,7 @@ class ModelRef:
             meta["base"] = self.base.spec
         if self.base_url:
             meta.update(base_url=self.base_url, api_model=self.api_model)
-        if self.kind == "hf" and self.path is not None:
+        if self.kind in ("hf", "reward") and self.base is None and self.path is not None:
             from evalkit.models.parameters import count_parameters
 
             # lm-eval's key, so imported and evaluated models read the same (the leaderboard shows it)
@@ -89,7 +94,8 @@ def _local(spec: str, path: Path, name: str | None = None) -> ModelRef:
     if (path / "adapter_config.json").is_file():
         return _peft(spec, path, name)
     if (path / "config.json").is_file():
-        return ModelRef(spec, name, "hf", folder_fingerprint(path), path.resolve())
+        kind: ModelKind = "reward" if _is_sequence_classifier(path / "config.json") else "hf"
+        return ModelRef(spec, name, kind, folder_fingerprint(path), path.resolve())
     raise UserError(f"--model {spec!r}: folder has neither config.json (a checkpoint) "
                     "nor adapter_config.json (a PEFT adapter)")
 
@@ -98,14 +104,27 @@ def _peft(spec: str, path: Path, name: str) -> ModelRef:
     try:
         adapter = json.loads((path / "adapter_config.json").read_text())
         base_spec = adapter["base_model_name_or_path"]
-    except (ValueError, KeyError) as exc:
+    except (ValueError, KeyError, TypeError) as exc:
         raise UserError(f"{path / 'adapter_config.json'}: cannot read base_model_name_or_path ({exc})") from None
+    # A SEQ_CLS adapter carries a reward model's score head (modules_to_save): its base, a causal LM or a
+    # classifier, is loaded for sequence classification under it.
+    reward = adapter.get("task_type") == "SEQ_CLS"
     base = resolve_model(str(base_spec))
-    if base.kind != "hf":
+    if base.kind not in (("hf", "reward") if reward else ("hf",)) or base.base is not None:
         raise UserError(f"{path}: the adapter's base {base_spec!r} must be a local or hub checkpoint")
+    # The same formula for both kinds: a fingerprint does not move when a kind is told apart.
     fingerprint = text_fingerprint("peft", folder_fingerprint(path), base.fingerprint)
-    return ModelRef(spec, name, "peft", fingerprint, path.resolve(), base=base,
+    return ModelRef(spec, name, "reward" if reward else "peft", fingerprint, path.resolve(), base=base,
                     parent_fingerprint=base.fingerprint)
+
+
+def _is_sequence_classifier(config_file: Path) -> bool:
+    """Whether a checkpoint's ``config.json`` names a ``*ForSequenceClassification`` architecture."""
+    try:
+        architectures = json.loads(config_file.read_text()).get("architectures") or []
+    except (OSError, ValueError, AttributeError) as exc:
+        raise UserError(f"{config_file}: not readable JSON ({exc})") from None
+    return any(str(a).endswith("ForSequenceClassification") for a in architectures)
 
 
 def _openai(spec: str) -> ModelRef:
