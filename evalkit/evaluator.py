@@ -21,6 +21,8 @@ from evalkit.registry import Registry, import_submodules
 from evalkit.scores import Aggregate, ItemScore, finite_or_none
 
 if TYPE_CHECKING:  # the suite schema imports this module's registry, through the suite loader
+    from evalkit.engine.other_models import OtherModels
+    from evalkit.models.resolve import ModelRef
     from evalkit.suites.schema import GenerationSettings
 
 
@@ -45,6 +47,12 @@ class TaskContext:
     #: The dataset the task evaluates (None: the evaluator's ``default_dataset``). Few-shot pools
     #: come from other splits of it, so an evaluator needs nothing remembered from ``load_docs``.
     dataset: DatasetSpec | None = None
+    #: The model under evaluation (None when the run has none): read by evaluators whose requests depend
+    #: on what it is (a reward model's scores or a policy's log-likelihoods) or on where it came from.
+    model: ModelRef | None = None
+    #: Answers requests of other models (a reference policy, a reward model scoring generations) through
+    #: the run's store cache, with the run's device and dtype (None outside a run).
+    other_models: OtherModels | None = None
 
 
 class Evaluator(ABC):
@@ -70,6 +78,13 @@ class Evaluator(ABC):
     def __init__(self, settings: EvaluatorSettings, ctx: TaskContext):
         self.settings = settings
         self.ctx = ctx
+
+    @classmethod
+    def request_kinds_for(cls, answered: frozenset[str]) -> frozenset[str]:
+        """The request kinds it sends to a model whose backend answers ``answered``: all of
+        :attr:`request_kinds` unless an evaluator adapting to the model (a reward model's scores or a
+        policy's log-likelihoods) narrows them. The runner refuses a task when these are not all answered."""
+        return cls.request_kinds
 
     def metric_directions(self) -> dict[str, bool]:
         """For each metric, whether higher is better (recorded in results.json)."""

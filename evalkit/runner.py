@@ -74,7 +74,7 @@ def run_suite(suite: Suite, config: RunConfig) -> RunOutcome:
     prepared, skipped = [], {}
     for t in progress_bar(tasks, "loading data", enabled=config.progress):
         try:
-            prepared.append(_prepare(t, config, device, format_chat))
+            prepared.append(_prepare(t, config, device, format_chat, ref))
         except UnavailableError as exc:  # this machine lacks what the task needs (bwrap): run the others
             skipped[t.name] = str(exc)
             print(f"skipped task {t.name}: {exc}", file=sys.stderr)
@@ -248,9 +248,13 @@ class _Document(dict[str, Any]):
         raise MissingField(key)
 
 
-def _prepare(task: ResolvedTask, config: RunConfig, device: str, format_chat: ChatFormatter | None) -> PreparedTask:
+def _prepare(task: ResolvedTask, config: RunConfig, device: str, format_chat: ChatFormatter | None,
+             ref: ModelRef | None = None) -> PreparedTask:
+    from evalkit.engine.other_models import OtherModels
+
+    others = OtherModels(config.store_path, device, config.dtype, config.batch_size, config.use_cache, config.progress)
     ctx = TaskContext(task.name, config.seed, task.generation, task.base_dir, config.data_root, device, format_chat,
-                      dataset=task.dataset)
+                      dataset=task.dataset, model=ref, other_models=others)
     evaluator = task.evaluator(task.settings, ctx)
     try:
         docs = evaluator.load_docs(task.dataset or evaluator.task_dataset())
@@ -271,7 +275,8 @@ def _prepare(task: ResolvedTask, config: RunConfig, device: str, format_chat: Ch
 
 def _check_capabilities(ref: ModelRef, backend: type[Backend], tasks: list[ResolvedTask]) -> None:
     """Refuse, before anything is loaded or written, tasks whose requests the backend cannot answer."""
-    missing = {t.name: sorted(t.evaluator.request_kinds - backend.request_kinds) for t in tasks}
+    missing = {t.name: sorted(t.evaluator.request_kinds_for(backend.request_kinds) - backend.request_kinds)
+               for t in tasks}
     refused = [name for name, kinds in missing.items() if kinds]
     if refused:
         kinds = sorted({k for name in refused for k in missing[name]})
