@@ -71,8 +71,13 @@ def check_config(path: Path, data_root: Path | None = None) -> CheckReport:
     if tokenizer_folder is None:
         return report
     tokenizer = _tokenizer(tokenizer_folder)
+    own = tokenizer.chat_template
     template = _template(config, report.rows, tokenizer, base_dir)
-    report.add("chat template: " + ("the model's own" if config.chat_template is None else config.chat_template))
+    if config.chat_template is not None:
+        report.add(f"chat template: {config.chat_template}")
+    else:
+        report.add("chat template: the model's own" + ("" if template == own else " (as evalkit's shipped "
+                                                       "equivalent with {% generation %} markers)"))
     if report.rows is not None and config.method in ("sft", "dpo", "reward"):
         tokenizer.chat_template = template
         _lengths(config, report.rows, tokenizer, report)
@@ -98,12 +103,12 @@ def _model_folder(config: TrainConfig, base_dir: Path, report: CheckReport) -> P
     if "/" in config.model and not config.model.startswith((".", "/", "~")) and config.model.count("/") == 1:
         folder = _cached_hub_model(config.model)
         if folder is None:
-            report.add(f"model not checked: hub model {config.model} is not in the local cache; template and "
-                       "lengths not checked")
+            report.add(f"model not checked: {config.model} is not a folder here ({local.resolve()}, an earlier "
+                       "step's output?) nor a hub model in the local cache; template and lengths not checked")
             return None
         return _checked_model(config, folder, report)
-    report.add(f"model not checked: {local} does not exist yet (an earlier step's output?); template and "
-               "lengths not checked")
+    report.add(f"model not checked: {local.resolve()} does not exist yet (an earlier step's output?); template "
+               "and lengths not checked")
     return None
 
 
@@ -152,7 +157,7 @@ def _check_reward_model(config: TrainConfig, base_dir: Path, report: CheckReport
     assert config.reward_model is not None
     folder = (base_dir / config.reward_model).expanduser()
     if not folder.exists():
-        report.add(f"reward model not checked: {folder} does not exist yet (an earlier step's output?)")
+        report.add(f"reward model not checked: {folder.resolve()} does not exist yet (an earlier step's output?)")
         return
     try:
         kind = reward_checkpoint_kind(folder)

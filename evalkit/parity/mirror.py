@@ -11,11 +11,25 @@ answer letter), written as ``cais/mmlu/SUBJECT/{dev,validation,test}.jsonl`` wit
 (``question``, ``subject``, ``choices``, ``answer`` index) read as its builder reads them (``csv.reader``:
 no type guessing, so ``"None"`` or ``"0.50"`` stay text). The shipped task files stay as a user runs
 them online; only ``--data-root`` changes.
+
+The training data sets the shipped training configs name (``evalkit train --data-root MIRROR``), each
+the hub's schema, each a subset of the hub split it is filed under (see SOURCES.md):
+
+- ``HuggingFaceH4/ultrachat_200k/train_sft.jsonl``: ``sft/ultrachat_small_1000.jsonl`` (a link), 1,000
+  conversations of ``train_sft`` with their ``messages`` column only (no ``prompt``/``prompt_id``);
+- ``Intel/orca_dpo_pairs/train.jsonl``: ``dpo/orca_dpo_pairs_validation.pcr.jsonl`` (284 pairs curated
+  from Intel/orca_dpo_pairs), written in Intel's columns ``system, question, chosen, rejected`` (the file's
+  ``prompt`` is Intel's ``question``). It is not argilla/distilabel-intel-orca-dpo-pairs: it has no
+  ``status``, ``chosen_score`` or ``in_gsm8k_train`` ratings, so that set is not mirrored;
+- ``Anthropic/hh-rlhf/harmless-base/test.jsonl``: ``dpo/hh_rlhf_harmless_base_test.jsonl.gz``, the hub
+  repository's own file, decompressed (``{chosen, rejected}`` transcripts; ``data_dir: harmless-base``);
+- ``openai/gsm8k/main/train.jsonl``: linked above, for the benchmarks too.
 """
 
 from __future__ import annotations
 
 import csv
+import gzip
 import json
 import sys
 from collections.abc import Iterable, Sequence
@@ -40,6 +54,13 @@ LINKS: dict[str, str] = {
     "openai/gsm8k/main/train.jsonl": "gsm8k/train.jsonl",
     "Rowan/hellaswag/validation.jsonl": "hellaswag/hellaswag_val.jsonl",
 }
+
+#: mirror path -> shared file, training data sets already in the hub's schema (linked).
+TRAINING_LINKS: dict[str, str] = {
+    "HuggingFaceH4/ultrachat_200k/train_sft.jsonl": "sft/ultrachat_small_1000.jsonl",
+}
+ORCA_PAIRS = ("Intel/orca_dpo_pairs/train.jsonl", "dpo/orca_dpo_pairs_validation.pcr.jsonl")
+HH_RLHF_HARMLESS = ("Anthropic/hh-rlhf/harmless-base/test.jsonl", "dpo/hh_rlhf_harmless_base_test.jsonl.gz")
 
 MMLU_HUB_ID = "cais/mmlu"
 #: Hendrycks' folder name -> cais/mmlu's split name.
@@ -90,6 +111,51 @@ def write_mmlu(hendrycks: Path, root: Path, *, subjects: Sequence[str] | None = 
     return sorted(wanted)
 
 
+def orca_pairs_as_intel(path: Path) -> list[dict[str, Any]]:
+    """The ``{system, prompt, chosen, rejected}`` rows of ``path`` in Intel/orca_dpo_pairs' columns
+    (``prompt`` is Intel's ``question``); a row without them is a UserError naming ``path:line``."""
+    from evalkit.data import read_json_lines
+
+    rows = []
+    for line, row in read_json_lines(path):
+        missing = [c for c in ("system", "prompt", "chosen", "rejected") if c not in row]
+        if missing:
+            raise UserError(f"{path}:{line}: column {missing[0]!r}: missing (expected system, prompt, chosen, "
+                            "rejected)")
+        rows.append({"system": row["system"], "question": row["prompt"], "chosen": row["chosen"],
+                     "rejected": row["rejected"]})
+    return rows
+
+
+def write_gunzipped(source: Path, target: Path) -> Path:
+    """``target`` holding ``source``'s decompressed bytes, unchanged (left alone when it exists)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if not target.exists():
+        with gzip.open(source, "rb") as fh:
+            target.write_bytes(fh.read())
+    return target
+
+
+def write_training_sets(shared: Path, root: Path) -> list[str]:
+    """The training data sets of the module docstring, for the shared files that exist; the mirror paths
+    written, in order."""
+    written = []
+    for target, source in TRAINING_LINKS.items():
+        if (shared / source).is_file():
+            link(shared / source, root / target)
+            written.append(target)
+    target, source = ORCA_PAIRS
+    if (shared / source).is_file():
+        if not (root / target).exists():
+            write_jsonl(root / target, orca_pairs_as_intel(shared / source))
+        written.append(target)
+    target, source = HH_RLHF_HARMLESS
+    if (shared / source).is_file():
+        write_gunzipped(shared / source, root / target)
+        written.append(target)
+    return written
+
+
 def link(source: Path, target: Path) -> None:
     """``target`` as a symbolic link to ``source`` (left alone when it exists)."""
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -105,6 +171,7 @@ def build_mirror(shared: Path, root: Path) -> Path:
             link(shared / source, root / target)
     if (shared / "mmlu" / "data" / "test").is_dir():
         write_mmlu(shared / "mmlu" / "data", root)
+    write_training_sets(shared, root)
     return root
 
 
@@ -121,7 +188,7 @@ def main(argv: Sequence[str]) -> int:
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(f"{root}: mirror of {shared} (use --data-root {root})")
+    print(f"{root}: mirror of {shared} (use --data-root {root} with evalkit run and evalkit train)")
     return 0
 
 

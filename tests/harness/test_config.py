@@ -135,19 +135,3 @@ def test_the_defaults_are_real_trl_fields_that_trl_accepts(method: str, tmp_path
     assert "use_cpu" not in evalkit_trainer_defaults(method, on_cpu=False)  # type: ignore[arg-type]
     # Assistant-only loss only where there are assistant turns to mask.
     assert "assistant_only_loss" not in evalkit_trainer_defaults(method, True, "text")  # type: ignore[arg-type]
-
-
-CONFIGS = sorted((Path(__file__).resolve().parents[2] / "harness" / "configs").glob("*.yaml"))
-
-
-@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
-def test_shipped_configs_validate_and_their_rows_prepare(path: Path) -> None:
-    """Every example config loads; its rows prepare where the shared data is beside the checkout."""
-    from evalkit.harness.data import prepare_rows
-
-    config, base_dir = load_train_config(path)
-    data = (base_dir / config.dataset.path).resolve()
-    if not data.exists():
-        pytest.skip(f"{data} is absent (the shared data beside the checkout)")
-    rows = prepare_rows(config, base_dir)
-    assert rows.rows > 0 and rows.format == ("preference" if config.method == "dpo" else "messages")
