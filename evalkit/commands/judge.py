@@ -61,7 +61,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pairs", type=Path, help="judge given answer pairs instead of --a/--b: JSONL rows with "
                         "id, question (or question_id), model_a, answer_a, model_b, answer_b")
     parser.add_argument("--judge", required=True, help="local:<MODEL> (any --model form, judged in evalkit's "
-                        "engine) or openai:<base_url>#<model> (any OpenAI-compatible endpoint)")
+                        "engine), openai:<base_url>#<model> (any OpenAI-compatible endpoint) or reward:<PATH> (a "
+                        "reward model: the answer it scores higher wins)")
     parser.add_argument("--mode", choices=MODES, default="pairwise",
                         help="pairwise (both orders, MT-Bench's swap rule), single (1-10 per answer) or "
                              "reference (pairwise, with the reference answer where a question has one)")
@@ -231,6 +232,16 @@ def _make_judge(spec: JudgeSpec, api_key: str, args: argparse.Namespace, env: En
         contestants: dict[str, str | None] = {name: None for p in pairs for name in (p.model_a, p.model_b)}
     else:
         contestants = {s.name: None if s.answers_file else _fingerprint(s.name) for s in sides}
+    if spec.kind == "reward":
+        from evalkit.judge.reward_judge import RewardJudge, reward_judge_problem
+        from evalkit.models.resolve import resolve_model
+
+        assert spec.model is not None
+        ref = resolve_model(spec.model)
+        problem = reward_judge_problem(ref, args.mode, args.reasoning, args.prompt_version)
+        if problem:
+            raise UserError(problem)
+        return RewardJudge(ref, store=store, settings=_answer_settings(args), spec=spec.model, progress=env.progress)
     if spec.kind == "local":
         from evalkit.judge.engine_judge import EngineJudge
         from evalkit.models.resolve import resolve_model
@@ -326,7 +337,10 @@ def _judge_items(args: argparse.Namespace, items: list[PairItem], judge: Any) ->
     """Pairs judged from probabilities, or with the text protocol (asked for, or the endpoint gives none)."""
     from evalkit.judge.probability_protocol import judge_pair_items_by_probability
     from evalkit.judge.protocol import judge_pair_items
+    from evalkit.judge.reward_judge import RewardJudge
 
+    if isinstance(judge, RewardJudge):  # verdicts from the answers' scores
+        return judge.judge_pair_items(items)
     judged = None
     if _by_probability(args):
         judged = judge_pair_items_by_probability(items, judge=judge, reasoning=args.reasoning,

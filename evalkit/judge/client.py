@@ -74,13 +74,16 @@ def parse_judge_spec(spec: str) -> JudgeSpec:
     """The judge named by ``--judge``, or a one-line :class:`UserError` saying which forms exist."""
     if spec.startswith("local:") and spec.removeprefix("local:").strip():
         return JudgeSpec(spec, "local", model=spec.removeprefix("local:").strip())
+    if spec.startswith("reward:") and spec.removeprefix("reward:").strip():
+        return JudgeSpec(spec, "reward", model=spec.removeprefix("reward:").strip())
     if spec.startswith("openai:"):
         base_url, _, model = spec.removeprefix("openai:").partition("#")
         parts = urlsplit(base_url)
         if parts.scheme in ("http", "https") and parts.netloc and model.strip():
             return JudgeSpec(spec, "openai", base_url=base_url.rstrip("/"), model=model.strip())
-    raise UserError(f"--judge {spec!r}: expected openai:<base_url>#<model> (an OpenAI-compatible endpoint) "
-                    "or local:<MODEL> (a checkpoint judged in evalkit's engine)")
+    raise UserError(f"--judge {spec!r}: expected openai:<base_url>#<model> (an OpenAI-compatible endpoint), "
+                    "local:<MODEL> (a checkpoint judged in evalkit's engine) or reward:<PATH> (a reward model "
+                    "comparing the answers' scores)")
 
 
 def resolve_api_key(base_url: str, key: str | None, source: str) -> str:
