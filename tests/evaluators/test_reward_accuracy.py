@@ -226,6 +226,18 @@ def test_the_reference_is_found_through_the_lineage(policy_dir: Path, tiny_model
     line = next(x for x in capsys.readouterr().err.splitlines() if x.startswith("task prefs: reference "))
     assert line.endswith(f"{2 * len(PLAIN_PAIRS)} distinct requests, {2 * len(PLAIN_PAIRS)} from cache, computed 0")
 
+    # `evalkit models lineage` shows the preference accuracy of each stage, and DPO's change.
+    from evalkit.harness.lineage_table import build_chain_from_store, stage_rows
+    from evalkit.store import Store
+
+    with Store(tmp_path / "store.db") as store:
+        chain = build_chain_from_store(store, resolve_model(str(policy_dir)).fingerprint)
+    rows = {(r.task, r.metric): r for r in stage_rows(chain)}
+    free = rows[("prefs", "reference_free_accuracy")]
+    assert free.values == pytest.approx([values(base)["reference_free_accuracy"], got["reference_free_accuracy"]])
+    assert free.deltas[1] == pytest.approx(got["reference_free_accuracy"] - values(base)["reference_free_accuracy"])
+    assert rows[("prefs", "accuracy")].values == [None, pytest.approx(got["accuracy"])]
+
 
 def test_a_reference_trained_over_is_refused(policy_dir: Path, tiny_model_dir: Path, tmp_path: Path) -> None:
     from evalkit.harness.lineage import LineageRecord, record_in_store
