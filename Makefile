@@ -40,22 +40,28 @@ sysdeps:
 	  else echo "note: not installed:$$missing (HumanEval tasks and the leaderboard's browser test are skipped)"; fi; fi
 
 # base -> SFT (QLoRA) -> merge -> DPO (QLoRA) -> merge -> the same small suite on all three ->
-# the lineage table. Reads ../shared/data beside the checkout (the configs in harness/configs name
-# it; the suite's MMLU task files read the --data-root mirror built from it in runs/demo/data);
-# writes runs/demo and records everything in the results store ($$EVALKIT_HOME/evalkit.db).
+# a reward model (LoRA on SmolLM2) scored on the same held-out pairs -> the lineage table. Reads
+# ../shared/data beside the checkout through the --data-root mirror built from it in runs/demo/data
+# (the configs in harness/configs and the suite's task files name hub datasets); writes runs/demo and
+# records everything in the results store ($$EVALKIT_HOME/evalkit.db).
 DATA := ../shared/data
 DEMO := runs/demo
 demo-pipeline: $(STAMP) sysdeps
 	@test -d $(DATA)/sft || { echo "demo-pipeline: no training data in $(DATA) (the shared data folder beside the checkout)"; exit 2; }
 	rm -rf $(DEMO) && mkdir -p $(DEMO) && date +%s > $(DEMO)/.started
-	$(OFFLINE) $(BIN)/evalkit train harness/configs/sft_qlora.yaml --output $(DEMO)/sft-adapter
-	$(OFFLINE) $(BIN)/evalkit merge --adapter $(DEMO)/sft-adapter --out $(DEMO)/sft-merged
-	$(OFFLINE) $(BIN)/evalkit train harness/configs/dpo_qlora.yaml --output $(DEMO)/dpo-adapter
-	$(OFFLINE) $(BIN)/evalkit merge --adapter $(DEMO)/dpo-adapter --out $(DEMO)/dpo-merged
 	$(BIN)/python -m evalkit.parity.mirror $(DATA) $(DEMO)/data
+	$(OFFLINE) $(BIN)/evalkit train harness/configs/sft_qlora.yaml --output $(DEMO)/sft-adapter --data-root $(DEMO)/data
+	$(OFFLINE) $(BIN)/evalkit merge --adapter $(DEMO)/sft-adapter --out $(DEMO)/sft-merged
+	$(OFFLINE) $(BIN)/evalkit train harness/configs/dpo_qlora.yaml --output $(DEMO)/dpo-adapter --data-root $(DEMO)/data
+	$(OFFLINE) $(BIN)/evalkit merge --adapter $(DEMO)/dpo-adapter --out $(DEMO)/dpo-merged
+	$(OFFLINE) $(BIN)/evalkit train harness/configs/reward_lora.yaml --output $(DEMO)/reward-adapter --data-root $(DEMO)/data
 	for model in gemma3-270m $(DEMO)/sft-merged $(DEMO)/dpo-merged; do \
 	  $(OFFLINE) $(BIN)/evalkit run suites/demo_pipeline.yaml --model $$model --data-root $(DEMO)/data || exit 1; done
+	# the reward model answers score requests only: the held-out preference pairs, beside DPO's implicit reward
+	$(OFFLINE) $(BIN)/evalkit run suites/demo_pipeline.yaml --model $(DEMO)/reward-adapter --data-root $(DEMO)/data \
+	  --tasks demo_reward_accuracy
 	$(OFFLINE) $(BIN)/evalkit models lineage $(DEMO)/dpo-merged
+	$(OFFLINE) $(BIN)/evalkit models lineage $(DEMO)/reward-adapter
 	@echo "demo-pipeline: $$(( $$(date +%s) - $$(cat $(DEMO)/.started) )) s"
 
 lint: $(STAMP)

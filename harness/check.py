@@ -66,7 +66,7 @@ def check_config(path: Path, data_root: Path | None = None) -> CheckReport:
     else:
         report.rows = prepare_rows(config, base_dir, data_root)
         report.data_checked = True
-        report.add(_rows_line(report.rows))
+        report.add(_rows_line(report.rows, config.dataset.skip))
 
     if tokenizer_folder is None:
         return report
@@ -202,11 +202,12 @@ def _template(config: TrainConfig, rows: PreparedRows | None, tokenizer: Any, ba
                                  error=config.error_at)
 
 
-def _rows_line(rows: PreparedRows) -> str:
+def _rows_line(rows: PreparedRows, skip: int | None) -> str:
     kind = "conversational" if rows.conversational else "text"
     held = f", {len(rows.eval)} held out for eval" if rows.eval is not None else ""
-    return (f"rows: {rows.read_rows} read, {rows.filtered_out} dropped by filter, {rows.rows} to train on{held} "
-            f"({rows.format}, {kind})")
+    skipped = f", the first {skip} left out (skip)" if skip else ""
+    return (f"rows: {rows.read_rows} read, {rows.filtered_out} dropped by filter{skipped}, {rows.rows} to train on"
+            f"{held} ({rows.format}, {kind})")
 
 
 def _lengths(config: TrainConfig, rows: PreparedRows, tokenizer: Any, report: CheckReport) -> None:

@@ -112,6 +112,8 @@ class TrainDataset(_Strict):
     revision: str | None = None
     columns: dict[str, str] = Field(default_factory=dict, description="the file's column -> the format's column")
     filter: list[FieldCondition] = Field(default_factory=list)
+    skip: int | None = Field(None, ge=1, description="leave out the first N rows (after filter, before shuffle): "
+                                                     "rows held out for an evaluation that reads the head")
     shuffle_seed: int | None = None
     select: int | None = Field(None, ge=1, description="keep the first N rows (after filter and shuffle), "
                                                         "before eval_fraction splits them")

@@ -14,9 +14,11 @@ column beside ``prompt``/``chosen``/``rejected`` would make TRL read the rows an
 - ``prompt``: ``prompt`` only, text or a message list, with an optional ``system`` (grpo, rloo: the
   trainer generates the completions). Preference rows fit it too (their prompts are kept).
 
-Order of preparation: ``filter`` (on the file's own column names) → ``shuffle_seed`` → ``select`` →
-``columns`` mapping and checks → ``eval_fraction``. Every problem is a :class:`UserError` naming the
-file and row (the line, for JSON Lines) and the column, raised before any model loads.
+Order of preparation: ``filter`` (on the file's own column names) → ``skip`` → ``shuffle_seed`` →
+``select`` → ``columns`` mapping and checks → ``eval_fraction``. ``skip`` comes before the shuffle so the
+rows it leaves out are the file's first N, which an evaluation (a suite task's ``limit: N``) can read.
+Every problem is a :class:`UserError` naming the file and row (the line, for JSON Lines) and the column,
+raised before any model loads.
 """
 
 from __future__ import annotations
@@ -88,12 +90,14 @@ def prepare_rows(config: TrainConfig, base_dir: Path, data_root: Path | None = N
     read_rows = len(rows)
     rows = _kept(rows, spec.filter)
     filtered_out = read_rows - len(rows)
+    if spec.skip is not None:
+        rows = rows[spec.skip:]
     if spec.shuffle_seed is not None:
         random.Random(spec.shuffle_seed).shuffle(rows)
     if spec.select is not None:
         rows = rows[:spec.select]
     if not rows:
-        raise UserError(f"dataset {spec.path!r}: no rows left to train on (after filter and select)")
+        raise UserError(f"dataset {spec.path!r}: no rows left to train on (after filter, skip and select)")
     fmt, train = _formatted(rows, config.method, spec.columns)
     eval_rows: list[_Row] | None = None
     if spec.eval_split is not None:

@@ -19,11 +19,17 @@ if TYPE_CHECKING:
 
 def pairs_over_length(rows: Dataset, tokenizer: Any, max_length: int) -> int:
     """How many preference pairs of ``rows`` TRL's RewardTrainer would leave out at ``max_length``."""
+    import warnings
+
+    import datasets
     from trl import RewardConfig, RewardTrainer
 
-    # Only what _prepare_dataset reads: max_length and dataset_num_proc (a CPU config: no device is touched).
-    args = RewardConfig(output_dir="unused-by-check", max_length=max_length, use_cpu=True, bf16=False,
-                        report_to="none", disable_tqdm=True)
+    datasets.disable_progress_bars()  # a report line says what the maps found
+    with warnings.catch_warnings():  # transformers' deprecation notes on fields this config never uses
+        warnings.simplefilter("ignore", FutureWarning)
+        # Only what _prepare_dataset reads: max_length and dataset_num_proc (a CPU config: no device is touched).
+        args = RewardConfig(output_dir="unused-by-check", max_length=max_length, use_cpu=True, bf16=False,
+                            report_to="none", disable_tqdm=True)
     # _prepare_dataset uses nothing of the trainer instance; calling it unbound runs TRL's exact tokenisation
     # and length filter without a model.
     kept = RewardTrainer._prepare_dataset(None, rows, tokenizer, args, "check")  # type: ignore[arg-type]

@@ -180,3 +180,29 @@ def test_assistant_only_loss_on_text_rows_is_refused_at_the_config_line(tmp_path
                                 "trainer:\n  assistant_only_loss: true\n")
     assert message == (f"{tmp_path / 'train.yaml'}:5:3: trainer.assistant_only_loss: needs conversational rows "
                        "(messages, or prompt/completion as message lists); these rows are plain text")
+
+
+def test_skip_leaves_out_the_files_first_rows_before_the_shuffle(tmp_path: Path) -> None:
+    """skip holds out the head of the file (after filter): what a suite task with limit: N reads."""
+    write_jsonl(tmp_path / "data.jsonl", [{"text": f"row {i}", "keep": i != 1} for i in range(8)])
+    rows = prepared(tmp_path, "method: sft\nmodel: m\ndataset:\n  path: data.jsonl\n"
+                              "  filter: [{column: keep, op: '==', value: true}]\n  skip: 2\n  select: 3\n")
+    # rows 0, 2, 3, ... after the filter; skip 2 leaves out rows 0 and 2
+    assert [r["text"] for r in rows.train] == ["row 3", "row 4", "row 5"]
+    assert (rows.read_rows, rows.filtered_out) == (8, 1)
+    shuffled = prepared(tmp_path, "method: sft\nmodel: m\ndataset: {path: data.jsonl, skip: 2, shuffle_seed: 0}\n")
+    assert sorted(r["text"] for r in shuffled.train) == [f"row {i}" for i in range(2, 8)]  # never rows 0 and 1
+
+
+def test_reward_pairs_keep_a_numeric_margin_and_prompt_only_rows_for_grpo(tmp_path: Path) -> None:
+    pair = {"prompt": "2+2?", "chosen": "4", "rejected": "5", "margin": 1.5, "note": "x"}
+    write_jsonl(tmp_path / "data.jsonl", [pair])
+    assert list(prepared(tmp_path, "method: reward\nmodel: m\n" + "dataset: {path: data.jsonl}\n").train) == [
+        {"prompt": "2+2?", "chosen": "4", "rejected": "5", "margin": 1.5}]
+    # DPO has no margin: the column is left out, as any other
+    assert "margin" not in prepared(tmp_path, "method: dpo\nmodel: m\ndataset: {path: data.jsonl}\n").train[0]
+    grpo = prepared(tmp_path, "method: grpo\nmodel: m\nreward_model: rm\ndataset: {path: data.jsonl}\n")
+    assert (grpo.format, list(grpo.train)) == ("prompt", [{"prompt": "2+2?"}])
+    write_jsonl(tmp_path / "data.jsonl", [{**pair, "margin": "big"}])
+    assert refused(tmp_path, "method: reward\nmodel: m\ndataset: {path: data.jsonl}\n") == (
+        f"{tmp_path / 'data.jsonl'}:1: column 'margin': expected a finite number, got 'big'")
