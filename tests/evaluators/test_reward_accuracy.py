@@ -253,3 +253,25 @@ def test_a_bad_row_is_one_located_line(reward_dir: Path, tmp_path: Path) -> None
     pairs = [PLAIN_PAIRS[0], {"prompt": "x", "chosen": 3, "rejected": "y"}]
     with pytest.raises(UserError, match=r"row 2: column 'chosen': expected text or a list"):
         run(suite_file(tmp_path, pairs), reward_dir, tmp_path, "a")
+
+
+@pytest.mark.parametrize("pairs", [PLAIN_PAIRS, CHAT_PAIRS[:1]], ids=["plain", "conversational"])
+def test_accuracy_and_margin_are_trl_reward_trainers_own(pairs: list[dict[str, Any]], reward_dir: Path,
+                                                        tmp_path: Path) -> None:
+    """TRL's RewardTrainer.evaluate() on the same pairs (its tokenisation, collator and forward pass, one
+    batch) gives the same accuracy and margin as reward_accuracy through the engine."""
+    from datasets import Dataset
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from trl import RewardConfig, RewardTrainer
+
+    got = values(run(suite_file(tmp_path, pairs), reward_dir, tmp_path, "a"))
+    model = AutoModelForSequenceClassification.from_pretrained(reward_dir, dtype=torch.float32)
+    args = RewardConfig(output_dir=str(tmp_path / "trl"), report_to="none", bf16=False, use_cpu=True,
+                        per_device_eval_batch_size=len(pairs))
+    rows = [{k: p[k] for k in ("prompt", "chosen", "rejected")} for p in pairs]
+    dataset = Dataset.from_list(rows)  # RewardTrainer wants a train set; nothing is trained
+    trainer = RewardTrainer(model=model, args=args, train_dataset=dataset, eval_dataset=dataset,
+                            processing_class=AutoTokenizer.from_pretrained(reward_dir))
+    metrics = trainer.evaluate()
+    assert got["accuracy"] == pytest.approx(metrics["eval_accuracy"])
+    assert got["margin"] == pytest.approx(metrics["eval_margin"], abs=1e-4)
