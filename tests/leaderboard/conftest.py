@@ -5,9 +5,11 @@ process: ``evalkit train`` (LoRA SFT with a real loss curve) and ``evalkit merge
 again (lineage base → SFT → DPO); ``evalkit run`` of a small suite on all three checkpoints (results
 and per-sample records, HumanEval with execution verdicts when bubblewrap is installed); an
 lm-evaluation-harness results file through ``evalkit results import``; ``evalkit judge`` on three
-questions of the shipped set, base vs SFT and SFT vs DPO (answers and judgments).
+questions of the shipped set, base vs SFT (verdicts read from probabilities, ``evalkit-judge-v2``) and SFT
+vs DPO (the text protocol, ``evalkit-judge-v1``), answers and judgments.
 
-The tiny random judge never writes a readable verdict, so its judgments are all unscored. To give the
+With the text protocol the tiny random judge never writes a readable verdict, so those judgments are all
+unscored (the pages show unscored questions); its v2 verdicts are a random model's. To give the
 pairwise and ratings pages verdicts to show, ``seed_verdicts`` adds pairwise judgments of a named
 fixture judge (``fixture#verdicts``) through ``Store.put_judgments``, built with the judge's own record
 functions, and ``seed_votes`` adds human votes through ``Store.add_battle``/``add_vote`` (the arena's
@@ -188,11 +190,11 @@ def seeded_store(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path)
              "--data-root", str(work / "mirror"), "--output", str(work / f"run-{model}"), cwd=work)
     _cli("results", "import", str(LM_EVAL_RESULTS), "--store", str(store), cwd=work)
 
-    # -- judge: answers and (unscored) judgments of the tiny judge; then the fixture verdicts and votes -
-    for a, b in (("tiny-base", "sft"), ("sft", "dpo")):
+    # -- judge: answers and judgments of the tiny judge (v1's unscored); then the fixture verdicts and votes -
+    for a, b, version in (("tiny-base", "sft", "evalkit-judge-v2"), ("sft", "dpo", "evalkit-judge-v1")):
         _cli("judge", "--a", a, "--b", b, "--questions", str(QUESTIONS), "--limit", "3", "--judge",
              f"local:{base}", "--store", str(store), "--max-answer-tokens", "8", "--judge-max-tokens", "8",
-             "--device", "cpu", cwd=work)
+             "--device", "cpu", "--prompt-version", version, cwd=work)
     with Store(store) as s:
         questions = sorted({a["question_id"] for a in s.get_answers()})
         chain = ("tiny-base", "sft", "dpo")
