@@ -198,7 +198,7 @@ def _kwargs(options: dict[str, Any]) -> str:
 
 
 def _document(evaluator: TaskFileEvaluator, doc: dict[str, Any], index: int, requests: list[Request]) -> list[str]:
-    from evalkit.engine.requests import Loglikelihood, LoglikelihoodRolling
+    from evalkit.engine.requests import GenerateUntil, Loglikelihood, LoglikelihoodRolling
 
     rendered = evaluator.render(doc, index)
     # The gold as scoring reads it: doc_to_text's index for multiple inputs (WinoGrande), else doc_to_target.
@@ -217,6 +217,7 @@ def _document(evaluator: TaskFileEvaluator, doc: dict[str, Any], index: int, req
         if isinstance(request, LoglikelihoodRolling):
             lines.append(f"      text: {request.text!r}")
             continue
+        assert isinstance(request, (Loglikelihood, GenerateUntil))  # task files make no score requests
         same = request.context == previous
         lines.append("      context: " + ("(the same as above)" if same else repr(request.context)))
         previous = request.context
