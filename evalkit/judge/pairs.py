@@ -82,6 +82,8 @@ def read_pairs(path: Path, questions: Sequence[Question] | None = None) -> list[
     given = {q.id: q for q in questions or ()}
     found = _FileQuestions(given, have_questions=questions is not None)
     seen_ids: dict[str, int] = {}
+    # A judgment is stored per (question, two models), and votes are matched to pairs by the same key.
+    seen_pairs: dict[tuple[str, frozenset[str]], int] = {}
     rows: list[tuple[str, str, dict[str, str]]] = []  # (pair id, question id, fields)
     for number, row in read_json_lines(path):
         where = f"{path}:{number}"
@@ -93,7 +95,14 @@ def read_pairs(path: Path, questions: Sequence[Question] | None = None) -> list[
         if values["model_a"] == values["model_b"]:
             raise UserError(f"{where}: model_b: the same model as model_a ({values['model_a']!r}): "
                             "a pair needs two different models")
-        rows.append((values["id"], found.add(row, where, number), values))
+        question_id = found.add(row, where, number)
+        key = (question_id, frozenset((values["model_a"], values["model_b"])))
+        if key in seen_pairs:
+            raise UserError(f"{where}: model_b: {values['model_a']!r} and {values['model_b']!r} on question "
+                            f"{question_id!r} are already a pair on line {seen_pairs[key]} (a question's pair of "
+                            "models is judged once, and people's votes are matched to it)")
+        seen_pairs[key] = number
+        rows.append((values["id"], question_id, values))
     if not rows:
         raise UserError(f"--pairs {path}: no pairs in the file")
     resolved = found.questions()

@@ -45,9 +45,11 @@ def test_rows_read_in_order_with_the_hashed_question_id(tmp_path: Path) -> None:
 
 
 def test_one_category_per_question_given_by_any_of_its_rows(tmp_path: Path) -> None:
-    path = write(tmp_path / "p.jsonl", [pair("p1"), pair("p2", category="poetry"), pair("p3")])
+    path = write(tmp_path / "p.jsonl", [pair("p1"), pair("p2", category="poetry", model_b="m3"),
+                                        pair("p3", model_b="m4")])
     assert {r.question.category for r in read_pairs(path)} == {"poetry"}
-    bad = write(tmp_path / "b.jsonl", [pair("p1"), pair("p2", category="poetry"), pair("p3", category="prose")])
+    bad = write(tmp_path / "b.jsonl", [pair("p1"), pair("p2", category="poetry", model_b="m3"),
+                                       pair("p3", category="prose", model_b="m4")])
     with pytest.raises(UserError, match=r"b\.jsonl:3: category: 'prose' differs from 'poetry', the category "
                                         r"of question 'q-\w{12}' on line 2$"):
         read_pairs(bad)
@@ -55,7 +57,7 @@ def test_one_category_per_question_given_by_any_of_its_rows(tmp_path: Path) -> N
 
 def test_question_ids_come_from_the_questions_file(tmp_path: Path) -> None:
     path = write(tmp_path / "p.jsonl", [pair("p1", question=..., question_id="math-1"),
-                                        pair("p2", question="What is 17 * 23?", question_id="math-1"),
+                                        pair("p2", question="What is 17 * 23?", question_id="math-1", model_b="m3"),
                                         pair("p3", question="A new one?", question_id="new-1")])
     rows = read_pairs(path, QUESTIONS)
     assert rows[0].question == rows[1].question == QUESTIONS[0]  # reference and category kept
@@ -83,7 +85,9 @@ def test_empty_answers_are_answers(tmp_path: Path) -> None:
     ([pair(question=...)], "p.jsonl:1: question: missing"),
     ([pair(question_id="")], "p.jsonl:1: question_id: must not be empty"),
     ([pair(category=3)], "p.jsonl:1: category: expected a string"),
-    ([pair("a"), pair("b"), pair("a")], "p.jsonl:3: id: pair id 'a' appears twice (first on line 1)"),
+    ([pair("a"), pair("b", model_b="m3"), pair("a")], "p.jsonl:3: id: pair id 'a' appears twice (first on line 1)"),
+    ([pair("a"), pair("b", model_a="m2", model_b="m1")],
+     "p.jsonl:2: model_b: 'm2' and 'm1' on question 'q-4a85c0ccd31a' are already a pair on line 1"),
     ([pair(model_b="m1")], "p.jsonl:1: model_b: the same model as model_a ('m1')"),
     ([pair(question=..., question_id="math-1")], "p.jsonl:1: question_id: 'math-1' has no text here"),
     ([pair("a", question_id="x"), pair("b", question_id="x", question="Other.")],
