@@ -73,8 +73,12 @@ def test_a_real_local_judge_answers_through_the_client(served: LocalServer, tiny
         again.close()
 
 
+# The script restores Python's SIGINT handler: a process started in the background by a non-interactive
+# shell (a CI runner, `make test &`) inherits SIGINT ignored, and Python then installs none; a user's
+# Ctrl-C reaches a foreground process, which is what this test stands for.
 SCRIPT = textwrap.dedent("""
-    import sys, time
+    import signal, sys, time
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     from evalkit.cli import install_environment
     from evalkit.judge.server import local_judge_server
 
