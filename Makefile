@@ -46,6 +46,10 @@ sysdeps:
 # records everything in the results store ($$EVALKIT_HOME/evalkit.db).
 DATA := ../shared/data
 DEMO := runs/demo
+# The suite's tasks on plain prompts. demo_reward_accuracy (conversational preference pairs) runs apart: not on
+# the base, which has no chat template; at batch 2, since a batch holds Gemma's 262k-word logits for every
+# token of ~700-token pairs; and on the reward model alone, which answers score requests only.
+DEMO_PLAIN_TASKS := demo_perplexity,demo_short_answers,mmlu_high_school_geography,mmlu_us_foreign_policy
 demo-pipeline: $(STAMP) sysdeps
 	@test -d $(DATA)/sft || { echo "demo-pipeline: no training data in $(DATA) (the shared data folder beside the checkout)"; exit 2; }
 	rm -rf $(DEMO) && mkdir -p $(DEMO) && date +%s > $(DEMO)/.started
@@ -55,11 +59,15 @@ demo-pipeline: $(STAMP) sysdeps
 	$(OFFLINE) $(BIN)/evalkit train harness/configs/dpo_qlora.yaml --output $(DEMO)/dpo-adapter --data-root $(DEMO)/data
 	$(OFFLINE) $(BIN)/evalkit merge --adapter $(DEMO)/dpo-adapter --out $(DEMO)/dpo-merged
 	$(OFFLINE) $(BIN)/evalkit train harness/configs/reward_lora.yaml --output $(DEMO)/reward-adapter --data-root $(DEMO)/data
-	for model in gemma3-270m $(DEMO)/sft-merged $(DEMO)/dpo-merged; do \
-	  $(OFFLINE) $(BIN)/evalkit run suites/demo_pipeline.yaml --model $$model --data-root $(DEMO)/data || exit 1; done
-	# the reward model answers score requests only: the held-out preference pairs, beside DPO's implicit reward
+	$(OFFLINE) $(BIN)/evalkit run suites/demo_pipeline.yaml --model gemma3-270m --data-root $(DEMO)/data \
+	  --tasks $(DEMO_PLAIN_TASKS)
+	for model in $(DEMO)/sft-merged $(DEMO)/dpo-merged; do \
+	  $(OFFLINE) $(BIN)/evalkit run suites/demo_pipeline.yaml --model $$model --data-root $(DEMO)/data \
+	    --tasks $(DEMO_PLAIN_TASKS) || exit 1; \
+	  $(OFFLINE) $(BIN)/evalkit run suites/demo_pipeline.yaml --model $$model --data-root $(DEMO)/data \
+	    --tasks demo_reward_accuracy --batch-size 2 || exit 1; done
 	$(OFFLINE) $(BIN)/evalkit run suites/demo_pipeline.yaml --model $(DEMO)/reward-adapter --data-root $(DEMO)/data \
-	  --tasks demo_reward_accuracy
+	  --tasks demo_reward_accuracy --batch-size 2
 	$(OFFLINE) $(BIN)/evalkit models lineage $(DEMO)/dpo-merged
 	$(OFFLINE) $(BIN)/evalkit models lineage $(DEMO)/reward-adapter
 	@echo "demo-pipeline: $$(( $$(date +%s) - $$(cat $(DEMO)/.started) )) s"
