@@ -152,7 +152,11 @@ def main() -> int:
         for folder in {str(f) for f in folders}:
             out = work / f"run-{label.split()[0].lower()}-{Path(folder).name}"
             if not (out / "results.json").is_file():
-                _cli("run", str(suite), "--model", folder, "--store", str(store), "--output", str(out), log=log)
+                # The DPO model is Gemma: a batch holds its 262k-word logits for every token of a pair (and
+                # its reference's), so it runs two sequences at a time; SmolLM2's score head needs no logits.
+                batch = ["--batch-size", "2"] if label.startswith("DPO") else []
+                _cli("run", str(suite), "--model", folder, "--store", str(store), "--output", str(out), *batch,
+                     log=log)
             for name in SETS:
                 if label == "trained" and Path(folder).name != f"reward-{_slug(name)}":
                     continue
