@@ -7,8 +7,9 @@ connections and migrations, ``records`` for row types, ``export`` and ``lm_eval_
 file formats).
 """
 
+from evalkit.store.backend import IntegrityError, check_store_spec, is_url
 from evalkit.store.paths import default_store_path
 from evalkit.store.records import ResultRow, RunSummary
 from evalkit.store.store import Store
 
-__all__ = ["ResultRow", "RunSummary", "Store", "default_store_path"]
+__all__ = ["IntegrityError", "ResultRow", "RunSummary", "Store", "check_store_spec", "default_store_path", "is_url"]

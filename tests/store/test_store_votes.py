@@ -19,8 +19,8 @@ def test_tables_exist_after_migrating(tmp_path: Path) -> None:
     assert {"battles", "votes"} <= names
 
 
-def test_votes_round_trip_in_order_and_one_per_battle(tmp_path: Path) -> None:
-    with Store(tmp_path / "s.db") as store:
+def test_votes_round_trip_in_order_and_one_per_battle(store_spec: str | Path) -> None:
+    with Store(store_spec) as store:
         first = store.add_battle("q1", "A", "B", shown_left="model_b", annotator="h1")
         second = store.add_battle("q2", "B", "C")
         store.add_vote(first, "h1", "tie (bothbad)")
@@ -51,12 +51,12 @@ def test_the_schema_itself_refuses_bad_rows(tmp_path: Path) -> None:
     conn.close()
 
 
-def test_a_vote_limit_holds_under_concurrent_sessions_of_one_annotator(tmp_path: Path) -> None:
+def test_a_vote_limit_holds_under_concurrent_sessions_of_one_annotator(store_spec: str | Path) -> None:
     import threading
 
     from evalkit.store.store import VoteLimitReached
 
-    path = tmp_path / "s.db"
+    path = store_spec
     with Store(path) as store:
         battles = [store.add_battle(f"q{i}", "A", "B", annotator="h") for i in range(12)]
     outcomes: list[str] = []
