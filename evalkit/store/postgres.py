@@ -89,7 +89,7 @@ class _Result:
             index = {str(key): i for i, key in enumerate(result.keys())}
             self._rows = [_Row(tuple(row), index) for row in result.fetchall()]
 
-    def fetchone(self) -> _Row | None:
+    def fetchone(self) -> Any:
         return self._rows[0] if self._rows else None
 
     def fetchall(self) -> list[_Row]:
