@@ -85,8 +85,11 @@ class _Result:
     def __init__(self, result: sqlalchemy.CursorResult[Any]) -> None:
         self.rowcount = int(result.rowcount)
         self._rows: list[_Row] = []
+        #: The columns, as DB-API's ``cursor.description`` names them (the other six fields unknown).
+        self.description: list[tuple[str, None, None, None, None, None, None]] = []
         if result.returns_rows:
             index = {str(key): i for i, key in enumerate(result.keys())}
+            self.description = [(key, None, None, None, None, None, None) for key in index]
             self._rows = [_Row(tuple(row), index) for row in result.fetchall()]
 
     def fetchone(self) -> Any:

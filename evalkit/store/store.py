@@ -104,6 +104,8 @@ class Store(JudgmentsTable):
     def __init__(self, target: str | Path) -> None:
         self._lock = threading.RLock()
         backend = open_backend(target)
+        #: What the store was opened with (a URL may hold a password: not for messages, see location).
+        self.spec: str | Path = target
         #: Where the store is, for messages: the file's path, or the URL without its password.
         self.location: str = backend.location
         #: The SQLite file; ``None`` for a PostgreSQL store.
@@ -154,6 +156,16 @@ class Store(JudgmentsTable):
     def _read(self, work: Callable[[Connection], T]) -> T:
         with self._lock:
             return self._opened().read(work)
+
+    def snapshot(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work(conn)`` against one consistent snapshot of the store and return its result: the
+        leaderboard's reads (:mod:`evalkit.leaderboard.queries`). ``conn`` runs SQL with ``:name``
+        parameters that both backends accept; the work must only read."""
+        return self._read(work)
+
+    def doc_id(self, value: int | str) -> Any:
+        """``value`` (a sample's doc_id) as this backend stores it, for comparing with ``samples.doc_id``."""
+        return self._opened().doc_id(_doc_id(value))
 
     def schema_version(self) -> int:
         """Return the database's schema version (the number of the last migration applied)."""

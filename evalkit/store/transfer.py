@@ -16,6 +16,7 @@ again completes it.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -66,10 +67,12 @@ _BATTLE_COLUMNS = ("created_at", "question_id", "model_a", "model_b", "shown_lef
 
 
 def _pages(store: Store, sql: str) -> Iterator[list[Row]]:
+    def fetch(c: Connection, offset: int) -> list[Row]:
+        return c.execute(f"{sql} LIMIT :limit OFFSET :offset", {"limit": PAGE, "offset": offset}).fetchall()
+
     offset = 0
     while True:
-        rows = store._read(lambda c: c.execute(f"{sql} LIMIT :limit OFFSET :offset",
-                                               {"limit": PAGE, "offset": offset}).fetchall())
+        rows = store._read(functools.partial(fetch, offset=offset))
         if not rows:
             return
         yield rows
@@ -88,8 +91,13 @@ def _copy_table(source: Store, dest: Store, table: Table) -> int:
             # Each backend stores doc_id its own way; the record holds it as it was written.
             for param in params:
                 param["doc_id"] = encode(json.loads(param["record"])["doc_id"])
-        added += dest._write(lambda c: sum(c.execute(insert, p).rowcount for p in params))
+        added += dest._write(functools.partial(_insert_each, insert, params))
     return added
+
+
+def _insert_each(sql: str, params: list[dict[str, Any]], c: Connection) -> int:
+    # One statement per row (not executemany): its rowcount says whether the row was new, on both drivers.
+    return sum(c.execute(sql, p).rowcount for p in params)
 
 
 def _find_battle(c: Connection, battle: dict[str, Any]) -> int | None:
