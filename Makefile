@@ -29,15 +29,17 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # bubblewrap isolates model-written code (HumanEval); chromium is the headless browser of the
-# leaderboard's browser test. Installed when we may (root + apt); without them, the tasks that run
-# model-written code and the browser test are skipped with one line naming the fix.
-SYSPKGS := bubblewrap:bwrap chromium:chromium
+# leaderboard's browser test; postgresql is the server the store's tests start (as the postgres user, in a
+# temporary folder) to run them on a PostgreSQL store too. Installed when we may (root + apt); without them,
+# the tasks that run model-written code, the browser test and the PostgreSQL store tests are skipped with
+# one line naming the fix.
+SYSPKGS := bubblewrap:bwrap chromium:chromium postgresql:pg_ctlcluster
 sysdeps:
 	@missing=""; for p in $(SYSPKGS); do command -v $${p#*:} >/dev/null 2>&1 || missing="$$missing $${p%%:*}"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing) >/dev/null; \
-	  else echo "note: not installed:$$missing (HumanEval tasks and the leaderboard's browser test are skipped)"; fi; fi
+	  else echo "note: not installed:$$missing (HumanEval tasks, the leaderboard's browser test and the PostgreSQL store tests are skipped)"; fi; fi
 
 # base -> SFT (QLoRA) -> merge -> DPO (QLoRA) -> merge -> the same small suite on all three ->
 # a reward model (LoRA on SmolLM2) scored on the same held-out pairs -> the lineage table. Reads

@@ -58,10 +58,16 @@ class Environment:
     hf_hub_offline: bool = False
     #: ``OPENAI_API_KEY``: sent to OpenAI-compatible endpoints.
     openai_api_key: str | None = None
+    #: ``EVALKIT_STORE``: the results store when ``--store`` is not given (a file path or a
+    #: ``postgresql://`` URL, as written); unset: ``<home>/evalkit.db``.
+    store: str | None = None
 
     @property
-    def store_path(self) -> Path:
-        """The results store of this home: ``<home>/evalkit.db``."""
+    def store_path(self) -> str | Path:
+        """The results store: ``EVALKIT_STORE`` (a URL stays text, a path becomes a ``Path``), else
+        ``<home>/evalkit.db``."""
+        if self.store:
+            return self.store if "://" in self.store else Path(self.store).expanduser()
         return self.home / STORE_FILE
 
     @classmethod
@@ -77,6 +83,7 @@ class Environment:
             progress=environ.get("EVALKIT_PROGRESS", "1") != "0",
             hf_hub_offline=environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false"),
             openai_api_key=environ.get("OPENAI_API_KEY"),
+            store=environ.get("EVALKIT_STORE", "").strip() or None,
         )
 
 
@@ -105,7 +112,7 @@ class RunConfig:
     """Everything one ``evalkit run`` does, already merged and checked (see :meth:`resolve`)."""
 
     model: str | None
-    store_path: Path
+    store_path: str | Path
     output: Path | None
     #: The tasks to run, in the order given (all of the suite's by default).
     tasks: tuple[str, ...]
@@ -129,7 +136,7 @@ class RunConfig:
 
     @classmethod
     def resolve(cls, suite: Suite, env: Environment | None = None, *, model: str | None,
-                store_path: Path | None = None, output: Path | None = None, limit: int | None = None,
+                store_path: str | Path | None = None, output: Path | None = None, limit: int | None = None,
                 batch_size: BatchSize | None = None, seed: int | None = None, device: str = "auto",
                 dtype: str = "float32", data_root: Path | None = None, tasks: tuple[str, ...] | None = None,
                 use_cache: bool = True) -> RunConfig:

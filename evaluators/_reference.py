@@ -43,7 +43,7 @@ def lineage_reference(store: Store, model: ModelRef) -> ModelRef | None:
         fingerprint = record.parent_fingerprint
         parent = Path(record.parent_model)
         path = parent if parent.exists() else _stored_path(store, fingerprint)
-    raise UserError(f"the lineage of {model.spec} loops or is deeper than {MAX_DEPTH} steps (store {store.path})")
+    raise UserError(f"the lineage of {model.spec} loops or is deeper than {MAX_DEPTH} steps (store {store.location})")
 
 
 def _record(store: Store, fingerprint: str, path: Path | None) -> LineageRecord | None:

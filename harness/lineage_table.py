@@ -57,7 +57,7 @@ def _walk(store: Store, first: Checkpoint, spec: str) -> list[Checkpoint]:
     chain = [first]
     while chain[-1].parent is not None:
         if len(chain) >= MAX_DEPTH or chain[-1].parent in {c.fingerprint for c in chain}:
-            raise UserError(f"the lineage of {spec} loops or is deeper than {MAX_DEPTH} steps (store {store.path})")
+            raise UserError(f"the lineage of {spec} loops or is deeper than {MAX_DEPTH} steps (store {store.location})")
         chain.append(_checkpoint(store, chain[-1].parent, _parent_path(chain[-1]), None, None))
     chain.reverse()
     _name_stages(chain)

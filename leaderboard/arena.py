@@ -22,9 +22,7 @@ import hmac
 import random
 import re
 import secrets
-import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import Enum
@@ -210,16 +208,6 @@ class VoteResult(Enum):
     REFUSED = "refused"  # not a battle of this session / annotator
 
 
-@contextmanager
-def _reader(path: Path) -> Iterator[sqlite3.Connection]:
-    conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, timeout=30)
-    conn.row_factory = sqlite3.Row
-    try:
-        yield conn
-    finally:
-        conn.close()
-
-
 def cast_vote(store: Store, session_battle: Battle | None, battle_id: int, annotator: str, position: Position,
               votes_per_minute: int, now: datetime | None = None) -> VoteResult:
     """Record ``annotator``'s vote on ``battle_id`` for the click ``position``.
@@ -232,20 +220,18 @@ def cast_vote(store: Store, session_battle: Battle | None, battle_id: int, annot
     if session_battle is None or session_battle.id != battle_id or session_battle.annotator != annotator:
         return VoteResult.REFUSED
     since = ((now or datetime.now(UTC)) - RATE_WINDOW).isoformat(timespec="microseconds")
-    with _reader(store.path) as conn:
-        state = queries.battle_state(conn, battle_id)
-        if state is None or state["annotator"] != annotator:
-            return VoteResult.REFUSED
-        if state["voted"]:
-            return VoteResult.DUPLICATE
+    state = queries.read(store, queries.battle_state, battle_id)
+    if state is None or state["annotator"] != annotator:
+        return VoteResult.REFUSED
+    if state["voted"]:
+        return VoteResult.DUPLICATE
     try:
         store.add_vote(battle_id, annotator, session_battle.choice(position), at_most=(votes_per_minute, since))
     except VoteLimitReached:
         return VoteResult.RATE_LIMITED
     except ValueError:
         # Another submit of the same battle won the race between the check and the insert.
-        with _reader(store.path) as conn:
-            state = queries.battle_state(conn, battle_id)
+        state = queries.read(store, queries.battle_state, battle_id)
         if state is not None and state["voted"]:
             return VoteResult.DUPLICATE
         raise

@@ -1,16 +1,16 @@
 """Cached access to the results store for the pages: every query goes through :func:`load`.
 
 Query results are cached with ``st.cache_data`` under the store's *version*, so a page rerun costs a
-dictionary lookup until someone writes to the store. The version is ``PRAGMA data_version`` on one
-connection this process holds open: SQLite changes it whenever another connection commits, which is
-how a change made in WAL mode is seen (the main file's mtime does not move on a WAL commit). Writes
-the app itself makes (arena votes) go through a separate :class:`~evalkit.store.Store` connection,
-so they bump the version too.
+dictionary lookup until someone writes to the store. The version is :meth:`Store.data_version` on one
+store this process holds open: on SQLite ``PRAGMA data_version``, which changes whenever another
+connection commits (the main file's mtime does not move on a WAL commit); on PostgreSQL a counter
+every write transaction bumps. Writes the app itself makes (arena votes) go through a separate
+:class:`~evalkit.store.Store` connection, so they change the version too. The queries run on the
+held store, one snapshot each.
 """
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -33,29 +33,35 @@ def settings() -> AppSettings:
 
 
 class _VersionWatch:
-    """A held connection whose ``PRAGMA data_version`` says when another connection committed."""
+    """A held store whose :meth:`~evalkit.store.Store.data_version` says when another connection committed."""
 
-    def __init__(self, path: Path) -> None:
-        self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+    def __init__(self, spec: str | Path) -> None:
+        self.store = Store(spec)
         self._lock = threading.Lock()
         self._bumps = 0
         self._last = -1
 
     def version(self) -> int:
         with self._lock:
-            current = int(self._conn.execute("PRAGMA data_version").fetchone()[0])
-            # data_version is only "different when changed", not a counter: count the changes.
+            current = self.store.data_version()
+            # SQLite's data_version is only "different when changed", not a counter: count the changes.
             if current != self._last:
                 self._bumps += 1
                 self._last = current
             return self._bumps
 
 
+def _spec(store: str | Path) -> str | Path:
+    # Cached functions key on text; a path must become a Path again (a URL stays text).
+    from evalkit.store import is_url
+
+    return store if isinstance(store, Path) or is_url(store) else Path(store)
+
+
 @st.cache_resource(show_spinner=False)
 def _open(path: str) -> _VersionWatch:
-    """Migrate the store once (an older schema is brought up to date; a newer one is refused), then watch it."""
-    Store(path).close()
-    return _VersionWatch(Path(path))
+    """Open the store once (an older schema is brought up to date; a newer one is refused), then watch it."""
+    return _VersionWatch(_spec(path))
 
 
 def open_store() -> str | None:
@@ -79,13 +85,7 @@ def store_version(path: str) -> int:
 @st.cache_data(show_spinner=False, max_entries=512)
 def _cached(path: str, version: int, query: str, args: tuple[Any, ...], kwargs: tuple[tuple[str, Any], ...]) -> Any:
     del version  # part of the cache key only
-    function = getattr(queries, query)
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        conn.row_factory = sqlite3.Row
-        return function(conn, *args, **dict(kwargs))
-    finally:
-        conn.close()
+    return queries.read(_open(path).store, getattr(queries, query), *args, **dict(kwargs))
 
 
 def load(query: Callable[..., T], *args: Any, **kwargs: Any) -> T:

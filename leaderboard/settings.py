@@ -24,23 +24,26 @@ DEFAULT_VOTES_PER_MINUTE = 20
 class AppSettings:
     """What the app serves: the results store, whether the arena takes votes, who may vote."""
 
-    store: Path
+    #: A SQLite file, or a ``postgresql://`` URL (text: ``Path`` would fold its ``//``).
+    store: str | Path
     arena: bool = False
     annotator_tokens: Path | None = None
     votes_per_minute: int = DEFAULT_VOTES_PER_MINUTE
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> AppSettings:
-        """Parse the ``EVALKIT_LEADERBOARD_*`` variables; the store defaults to ``$EVALKIT_HOME/evalkit.db``."""
+        """Parse the ``EVALKIT_LEADERBOARD_*`` variables; the store defaults to ``$EVALKIT_STORE``, else
+        ``$EVALKIT_HOME/evalkit.db``."""
         from evalkit.config import Environment
-        from evalkit.store import default_store_path
+        from evalkit.store import is_url
 
         environ = os.environ if environ is None else environ
         store = environ.get(STORE, "").strip()
         tokens = environ.get(TOKENS, "").strip()
         rate = environ.get(RATE, "").strip()
         return cls(
-            store=Path(store).expanduser() if store else default_store_path(Environment.from_environ(environ).home),
+            store=(store if is_url(store) else Path(store).expanduser()) if store
+            else Environment.from_environ(environ).store_path,
             arena=environ.get(ARENA, "0") not in ("0", "", "false"),
             annotator_tokens=Path(tokens).expanduser() if tokens else None,
             votes_per_minute=int(rate) if rate.isdigit() and int(rate) > 0 else DEFAULT_VOTES_PER_MINUTE,

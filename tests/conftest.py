@@ -144,3 +144,37 @@ def collect_responses(method: Any, requests: list) -> list:
     method(requests, on_batch)
     assert all(o is not None for o in out)
     return out
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Any]:
+    """One PostgreSQL server for the session (see tests/pg_server.py); skipped where it is not installed."""
+    from tests.pg_server import SKIP_REASON, Server, find_bin
+
+    bin_dir = find_bin()
+    if bin_dir is None:
+        pytest.skip(SKIP_REASON)
+    server = Server(bin_dir)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: Any) -> Iterator[str]:
+    """The URL of a fresh, empty database on the session's server, dropped after the test."""
+    url = postgres_server.new_database()
+    try:
+        yield url
+    finally:
+        postgres_server.drop_database(url)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_spec(request: pytest.FixtureRequest, tmp_path: Path) -> str | Path:
+    """A new, empty results store on each backend: a SQLite file's path, or a PostgreSQL URL."""
+    if request.param == "sqlite":
+        return tmp_path / "evalkit.db"
+    url: str = request.getfixturevalue("postgres_url")
+    return url

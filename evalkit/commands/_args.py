@@ -32,12 +32,25 @@ def positive_int(value: str) -> int:
     return n
 
 
+def store_spec(value: str) -> str | Path:
+    """A ``--store`` value: a SQLite file's path, or a URL of a database evalkit serves (kept as text:
+    ``Path`` would fold ``postgresql://`` into ``postgresql:/``)."""
+    from evalkit.errors import UserError
+    from evalkit.store.backend import check_store_spec
+
+    try:
+        return check_store_spec(value)
+    except UserError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def add_store_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--store", type=Path, help="results store (default $EVALKIT_HOME/evalkit.db)")
+    parser.add_argument("--store", type=store_spec,
+                        help="results store: a SQLite file or postgresql://user@host/db "
+                             "(default $EVALKIT_STORE, else $EVALKIT_HOME/evalkit.db)")
 
 
-def store_path(args: argparse.Namespace, env: Environment) -> Path:
-    """The results store a command uses: ``--store``, else ``$EVALKIT_HOME/evalkit.db``."""
-    from evalkit.store import default_store_path
-
-    return args.store or default_store_path(env.home)
+def store_path(args: argparse.Namespace, env: Environment) -> str | Path:
+    """The results store a command uses: ``--store``, else ``$EVALKIT_STORE``, else ``$EVALKIT_HOME/evalkit.db``."""
+    spec: str | Path = args.store or env.store_path
+    return spec

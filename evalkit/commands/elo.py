@@ -111,9 +111,9 @@ def _read(args: argparse.Namespace, env: Environment) -> Votes:
         with Store(store_path(args, env)) as store:
             if args.from_judgments:
                 rows = [(a, b, JUDGMENT_WINNER[o]) for a, b, o in store.judgment_votes()]
-                votes = votes_from_rows(rows, f"{store.path} judgments")
+                votes = votes_from_rows(rows, f"{store.location} judgments")
             else:
-                votes = votes_from_rows(store.list_votes(), f"{store.path} votes")
+                votes = votes_from_rows(store.list_votes(), f"{store.location} votes")
     if args.min_votes:
         keep = votes.votes_per_model() >= args.min_votes
         dropped = [name for name, k in zip(votes.models, keep.tolist(), strict=True) if not k]

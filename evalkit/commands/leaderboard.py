@@ -46,6 +46,7 @@ def run(args: argparse.Namespace, env: Environment) -> int:
     from evalkit.errors import UserError
     from evalkit.leaderboard.settings import AppSettings
     from evalkit.store import Store
+    from evalkit.store.backend import redact
 
     if args.add_annotator is not None:
         return _add_annotator(args)
@@ -58,7 +59,7 @@ def run(args: argparse.Namespace, env: Environment) -> int:
         read_tokens(args.annotator_tokens)  # a bad line stops here as file:line: message, not in the app
     # Open once here: an older schema is migrated, a newer or foreign file refused, in one line.
     Store(path).close()
-    settings = AppSettings(store=path.resolve(), arena=args.arena,
+    settings = AppSettings(store=path.resolve() if isinstance(path, Path) else path, arena=args.arena,
                            annotator_tokens=args.annotator_tokens.resolve() if args.annotator_tokens else None,
                            votes_per_minute=args.votes_per_minute)
     import evalkit.leaderboard
@@ -68,7 +69,7 @@ def run(args: argparse.Namespace, env: Environment) -> int:
                "--server.port", str(args.port), "--server.headless", "true",
                "--browser.gatherUsageStats", "false", "--global.developmentMode", "false",
                "--client.toolbarMode", "viewer"]
-    print(f"evalkit leaderboard: http://{args.host}:{args.port} (store {path})", file=sys.stderr)
+    print(f"evalkit leaderboard: http://{args.host}:{args.port} (store {redact(str(path))})", file=sys.stderr)
     try:
         # The only environment access outside the CLI edge: passed on whole to the app's own process, whose
         # edge (evalkit.leaderboard.settings) reads it.

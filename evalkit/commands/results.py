@@ -55,7 +55,7 @@ def _act(args: argparse.Namespace, store: Store) -> int:
         return 0
     run = store.get_run(args.run)
     if run is None:
-        raise UserError(f"run {args.run!r}: not in the store {store.path}")
+        raise UserError(f"run {args.run!r}: not in the store {store.location}")
     if args.action == "export":
         from evalkit.store.export import export_run
 

@@ -113,7 +113,7 @@ def dropped_rows(rows: PreparedRows, outcome: TrainOutcome) -> dict[str, int]:
     return {reason: n for reason, n in counts.items() if n or reason == "too_long"}
 
 
-def _record_in_store(store_path: Path, outcome: TrainOutcome, record: LineageRecord) -> None:
+def _record_in_store(store_path: str | Path, outcome: TrainOutcome, record: LineageRecord) -> None:
     """The parent and the trained checkpoint in the store, so `evalkit models lineage` walks the chain."""
     from evalkit.harness.lineage import record_in_store
     from evalkit.store import Store

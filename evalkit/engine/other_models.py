@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 class OtherModels:
     """Answers requests for any resolved model through the store at ``store_path`` (module doc)."""
 
-    store_path: Path
+    store_path: str | Path
     device: str = "auto"
     dtype: str = "float32"
     batch_size: int | str = 8

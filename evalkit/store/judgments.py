@@ -8,10 +8,11 @@ plain dicts (the store does not import the judge package); ``evalkit.judge.recor
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
+
+from evalkit.store.backend import Connection
 
 T = TypeVar("T")
 
@@ -24,10 +25,10 @@ _FILTERS = ("model_a", "model_b", "judge", "prompt_version", "mode")
 class JudgmentsTable:
     """Methods on the judgments table; :class:`~evalkit.store.store.Store` provides the transactions."""
 
-    def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:  # pragma: no cover - Store's
+    def _write(self, work: Callable[[Connection], T]) -> T:  # pragma: no cover - Store's
         raise NotImplementedError
 
-    def _read(self, work: Callable[[sqlite3.Connection], T]) -> T:  # pragma: no cover - Store's
+    def _read(self, work: Callable[[Connection], T]) -> T:  # pragma: no cover - Store's
         raise NotImplementedError
 
     def put_judgments(self, records: list[dict[str, Any]]) -> None:
@@ -64,7 +65,7 @@ class JudgmentsTable:
         unknown = set(where) - set(_FILTERS)
         if unknown:
             raise ValueError(f"cannot filter judgments by {sorted(unknown)} (known: {', '.join(_FILTERS)})")
-        clause = " AND ".join(f"{key} = :{key}" for key in where) or "1"
+        clause = " AND ".join(f"{key} = :{key}" for key in where) or "TRUE"
         rows = self._read(lambda c: c.execute(f"SELECT * FROM judgments WHERE {clause} ORDER BY id", where)
                           .fetchall())
         out = []
@@ -93,8 +94,10 @@ class JudgmentsTable:
                                  f"{sorted(unknown)}")
             params.append({**{c: record.get(c) for c in self._ANSWER_COLUMNS}, "created_at": now})
         columns = (*self._ANSWER_COLUMNS, "created_at")
+        updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in ("model", "question_id"))
         self._write(lambda c: c.executemany(
-            f"INSERT OR REPLACE INTO answers ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)})",
+            f"INSERT INTO answers ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)}) "
+            f"ON CONFLICT (model, question_id) DO UPDATE SET {updates}",
             params))
 
     def get_answers(self, model: str | None = None) -> list[dict[str, Any]]:
@@ -103,4 +106,4 @@ class JudgmentsTable:
             return self._read(lambda c: [dict(r) for r in c.execute(
                 "SELECT * FROM answers ORDER BY model, question_id").fetchall()])
         return self._read(lambda c: [dict(r) for r in c.execute(
-            "SELECT * FROM answers WHERE model = ? ORDER BY question_id", (model,)).fetchall()])
+            "SELECT * FROM answers WHERE model = :model ORDER BY question_id", {"model": model}).fetchall()])

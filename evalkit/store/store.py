@@ -1,10 +1,11 @@
 """The results store: models, runs, per-task results, per-document samples, the request cache
 and the score cache.
 
-One :class:`Store` wraps one SQLite connection; each process opens its own. Every write method is
-one small transaction committed before it returns, so a run killed at any point keeps everything
-it had written, and concurrent ``evalkit`` processes interleave their writes safely (see
-:mod:`evalkit.store.db`).
+One :class:`Store` wraps one connection to a SQLite file or a PostgreSQL database (see
+:mod:`evalkit.store.backend`); each process opens its own. Every write method is one small
+transaction committed before it returns, so a run killed at any point keeps everything it had
+written, and concurrent ``evalkit`` processes interleave their writes safely. The queries here are
+the same on both backends.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import json
 import math
 import operator
-import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
@@ -21,7 +21,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from evalkit.errors import UserError
-from evalkit.store import db
+from evalkit.store.backend import Backend, Connection, IntegrityError, Row, open_backend
 from evalkit.store.judgments import JudgmentsTable
 from evalkit.store.records import FINAL_STATUSES, RUN_STATUSES, ResultRow, RunSummary
 
@@ -65,7 +65,14 @@ def _doc_id(value: Any) -> int | str:
         raise TypeError(f"sample doc_id must be an int or a str, not {value!r}") from None
 
 
-def _result_from_row(row: sqlite3.Row) -> ResultRow:
+def _real(value: float) -> float | None:
+    # NaN is stored as NULL on both backends (SQLite does so by itself; PostgreSQL would keep it),
+    # so a stored NaN reads back the same from either.
+    number = float(value)
+    return None if math.isnan(number) else number
+
+
+def _result_from_row(row: Row) -> ResultRow:
     # SQLite stores NaN as NULL, so a NULL value is a NaN that was written.
     value = math.nan if row["value"] is None else float(row["value"])
     stderr = None if row["stderr"] is None else float(row["stderr"])
@@ -81,41 +88,40 @@ class VoteLimitReached(ValueError):
 
 
 class Store(JudgmentsTable):
-    """A handle on the results database at ``path``; usable as a context manager.
+    """A handle on the results store at ``target``; usable as a context manager.
 
-    Opening creates the parent folder and the file if needed and migrates the schema to the
-    newest version. A store may be shared by threads of one process (calls are serialised),
-    but each process must open its own.
+    ``target`` is a SQLite file's path (a ``Path``, or text that is not a URL) or a
+    ``postgresql://`` URL. Opening a file creates it and its folder if needed; either way the
+    schema is migrated to the newest version. Raises ``UserError`` (one line) for a URL evalkit
+    does not serve, a SQLite file on a network filesystem, or something that is not a store.
+    A store may be shared by threads of one process (calls are serialised), but each process
+    must open its own.
     """
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path).expanduser()
+    #: What a write that breaks the schema's constraints raises, on either backend.
+    IntegrityError = IntegrityError
+
+    def __init__(self, target: str | Path) -> None:
         self._lock = threading.RLock()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            conn = db.connect(self.path)
-        except sqlite3.DatabaseError as error:
-            if db.is_lock_error(error):
-                raise
-            raise UserError(f"{self.path}: expected an evalkit results database ({error})") from None
-        try:
-            db.migrate(conn)
-        except db.SchemaTooNewError as error:
-            conn.close()
-            raise UserError(f"{self.path}: {error}") from None
-        except BaseException:
-            conn.close()
-            raise
-        self._conn: sqlite3.Connection | None = conn
+        backend = open_backend(target)
+        #: What the store was opened with (a URL may hold a password: not for messages, see location).
+        self.spec: str | Path = target
+        #: Where the store is, for messages: the file's path, or the URL without its password.
+        self.location: str = backend.location
+        #: The SQLite file; ``None`` for a PostgreSQL store.
+        self.file: Path | None = backend.path
+        #: ``"sqlite"`` or ``"postgresql"``.
+        self.dialect: str = backend.dialect
+        self._backend: Backend | None = backend
 
     # -- lifecycle -------------------------------------------------------------------------
 
     def close(self) -> None:
         """Close the connection; further calls on this store fail. Closing twice is harmless."""
         with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+            if self._backend is not None:
+                self._backend.close()
+                self._backend = None
 
     def __enter__(self) -> Self:
         return self
@@ -129,24 +135,48 @@ class Store(JudgmentsTable):
         self.close()
 
     def __repr__(self) -> str:
-        return f"Store({str(self.path)!r})"
+        return f"Store({self.location!r})"
 
-    def _connection(self) -> sqlite3.Connection:
-        if self._conn is None:
+    @property
+    def path(self) -> Path:
+        """The SQLite file of this store (``AttributeError`` for a PostgreSQL store: use :attr:`location`)."""
+        if self.file is None:
+            raise AttributeError(f"{self!r} is a PostgreSQL store: it has no file (see Store.location)")
+        return self.file
+
+    def _opened(self) -> Backend:
+        if self._backend is None:
             raise RuntimeError(f"{self!r} is closed")
-        return self._conn
+        return self._backend
 
-    def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
+    def _write(self, work: Callable[[Connection], T]) -> T:
         with self._lock:
-            return db.write_transaction(self._connection(), work)
+            return self._opened().write(work)
 
-    def _read(self, work: Callable[[sqlite3.Connection], T]) -> T:
+    def _read(self, work: Callable[[Connection], T]) -> T:
         with self._lock:
-            return db.read_transaction(self._connection(), work)
+            return self._opened().read(work)
+
+    def snapshot(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work(conn)`` against one consistent snapshot of the store and return its result: the
+        leaderboard's reads (:mod:`evalkit.leaderboard.queries`). ``conn`` runs SQL with ``:name``
+        parameters that both backends accept; the work must only read."""
+        return self._read(work)
+
+    def doc_id(self, value: int | str) -> Any:
+        """``value`` (a sample's doc_id) as this backend stores it, for comparing with ``samples.doc_id``."""
+        return self._opened().doc_id(_doc_id(value))
 
     def schema_version(self) -> int:
-        """Return the database's schema version (``PRAGMA user_version``)."""
-        return self._read(db.schema_version)
+        """Return the database's schema version (the number of the last migration applied)."""
+        with self._lock:
+            return self._opened().schema_version()
+
+    def data_version(self) -> int:
+        """A number that changes whenever another connection commits to the store (the leaderboard
+        watches it): SQLite's ``PRAGMA data_version``; on PostgreSQL a counter every write bumps."""
+        with self._lock:
+            return self._opened().data_version()
 
     # -- models ----------------------------------------------------------------------------
 
@@ -191,7 +221,7 @@ class Store(JudgmentsTable):
     def get_model(self, fingerprint: str) -> dict[str, Any] | None:
         """Return the model's columns (``metadata`` decoded), or ``None`` when it is unknown."""
         row = self._read(
-            lambda c: c.execute("SELECT * FROM models WHERE fingerprint = ?", (fingerprint,)).fetchone()
+            lambda c: c.execute("SELECT * FROM models WHERE fingerprint = :f", {"f": fingerprint}).fetchone()
         )
         if row is None:
             return None
@@ -220,29 +250,30 @@ class Store(JudgmentsTable):
         """
         if status not in RUN_STATUSES:
             raise ValueError(f"run status must be one of {sorted(RUN_STATUSES)}, not {status!r}")
-        params = (
-            run_id,
-            suite,
-            suite_sha256,
-            model_fingerprint,
-            model_name,
-            _dumps(config),
-            output_dir,
-            status,
-            started_at or utc_now(),
-        )
+        params = {
+            "run_id": run_id,
+            "suite": suite,
+            "suite_sha256": suite_sha256,
+            "model_fingerprint": model_fingerprint,
+            "model_name": model_name,
+            "config": _dumps(config),
+            "output_dir": output_dir,
+            "status": status,
+            "started_at": started_at or utc_now(),
+        }
         try:
             self._write(
                 lambda c: c.execute(
                     """
                     INSERT INTO runs (run_id, suite, suite_sha256, model_fingerprint, model_name,
                                       config, output_dir, status, started_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    VALUES (:run_id, :suite, :suite_sha256, :model_fingerprint, :model_name,
+                            :config, :output_dir, :status, :started_at)
                     """,
                     params,
                 )
             )
-        except sqlite3.IntegrityError:
+        except IntegrityError:
             raise ValueError(f"run {run_id!r} already exists") from None
 
     def finish_run(
@@ -256,11 +287,12 @@ class Store(JudgmentsTable):
             raise ValueError(
                 f"a finished run's status must be one of {sorted(FINAL_STATUSES)}, not {status!r}"
             )
-        params = (status, _dumps(timing), finished_at or utc_now(), run_id)
+        params = {"status": status, "timing": _dumps(timing), "at": finished_at or utc_now(), "run_id": run_id}
         updated = self._write(
             lambda c: (
                 c.execute(
-                    "UPDATE runs SET status = ?, timing = ?, finished_at = ? WHERE run_id = ?", params
+                    "UPDATE runs SET status = :status, timing = :timing, finished_at = :at WHERE run_id = :run_id",
+                    params,
                 ).rowcount
             )
         )
@@ -290,14 +322,14 @@ class Store(JudgmentsTable):
         if not run_id:
             return None
 
-        def find(c: sqlite3.Connection) -> list[str]:
-            exact = c.execute("SELECT run_id FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        def find(c: Connection) -> list[str]:
+            exact = c.execute("SELECT run_id FROM runs WHERE run_id = :id", {"id": run_id}).fetchone()
             if exact is not None:
                 return [exact[0]]
             # substr() rather than LIKE: run ids may contain '%' or '_'.
             rows = c.execute(
-                "SELECT run_id FROM runs WHERE substr(run_id, 1, ?) = ? ORDER BY run_id LIMIT 6",
-                (len(run_id), run_id),
+                "SELECT run_id FROM runs WHERE substr(run_id, 1, :n) = :id ORDER BY run_id LIMIT 6",
+                {"n": len(run_id), "id": run_id},
             ).fetchall()
             return [r[0] for r in rows]
 
@@ -318,16 +350,17 @@ class Store(JudgmentsTable):
         if resolved is None:
             return None
 
-        def fetch(c: sqlite3.Connection) -> tuple[sqlite3.Row | None, list[sqlite3.Row]]:
-            run = c.execute("SELECT * FROM runs WHERE run_id = ?", (resolved,)).fetchone()
+        def fetch(c: Connection) -> tuple[Row | None, list[Row]]:
+            run = c.execute("SELECT * FROM runs WHERE run_id = :id", {"id": resolved}).fetchone()
             return run, c.execute(
-                "SELECT * FROM results WHERE run_id = ? ORDER BY task, metric, filter", (resolved,)
+                "SELECT * FROM results WHERE run_id = :id ORDER BY task, metric, filter", {"id": resolved}
             ).fetchall()
 
         run_row, result_rows = self._read(fetch)
         if run_row is None:  # deleted between resolving and fetching
             return None
         run = dict(run_row)
+        run.pop("rowid", None)  # PostgreSQL's explicit insertion-order column (SQLite's is hidden)
         run["config"] = _loads(run["config"])
         run["timing"] = _loads(run["timing"])
         return {"run": run, "results": [_result_from_row(r) for r in result_rows]}
@@ -336,27 +369,27 @@ class Store(JudgmentsTable):
 
     def add_results(self, run_id: str, rows: list[ResultRow]) -> None:
         """Store ``rows`` for run ``run_id`` in one transaction, replacing rows with the same
-        (task, metric, filter). The run must exist (``sqlite3.IntegrityError`` otherwise).
+        (task, metric, filter). The run must exist (:class:`~evalkit.store.IntegrityError` otherwise).
         """
         if not rows:
             return
         params = [
-            (
-                run_id,
-                r.task,
-                r.metric,
-                r.filter,
-                float(r.value),
-                None if r.stderr is None else float(r.stderr),
-                int(r.n),
-            )
+            {
+                "run_id": run_id,
+                "task": r.task,
+                "metric": r.metric,
+                "filter": r.filter,
+                "value": _real(r.value),
+                "stderr": None if r.stderr is None else _real(r.stderr),
+                "n": int(r.n),
+            }
             for r in rows
         ]
         self._write(
             lambda c: c.executemany(
                 """
                 INSERT INTO results (run_id, task, metric, filter, value, stderr, n)
-                VALUES (?, ?, ?, ?, ?, ?, ?)
+                VALUES (:run_id, :task, :metric, :filter, :value, :stderr, :n)
                 ON CONFLICT (run_id, task, metric, filter) DO UPDATE SET
                     value = excluded.value, stderr = excluded.stderr, n = excluded.n
                 """,
@@ -368,7 +401,7 @@ class Store(JudgmentsTable):
         """Return the results of run ``run_id`` (exact id), ordered by task, metric, filter."""
         rows = self._read(
             lambda c: c.execute(
-                "SELECT * FROM results WHERE run_id = ? ORDER BY task, metric, filter", (run_id,)
+                "SELECT * FROM results WHERE run_id = :id ORDER BY task, metric, filter", {"id": run_id}
             ).fetchall()
         )
         return [_result_from_row(r) for r in rows]
@@ -386,11 +419,16 @@ class Store(JudgmentsTable):
             missing = [key for key in ("doc_id", "filter") if key not in record]
             if missing:
                 raise ValueError(f"sample record of task {task!r} lacks {', '.join(missing)}")
-            params.append((run_id, task, _doc_id(record["doc_id"]), str(record["filter"]), _dumps(record)))
+            params.append({"run_id": run_id, "task": task, "doc_id": _doc_id(record["doc_id"]),
+                           "filter": str(record["filter"]), "record": _dumps(record)})
+        encode = self._opened().doc_id
+        for param in params:
+            param["doc_id"] = encode(param["doc_id"])
         self._write(
             lambda c: c.executemany(
                 """
-                INSERT INTO samples (run_id, task, doc_id, filter, record) VALUES (?, ?, ?, ?, ?)
+                INSERT INTO samples (run_id, task, doc_id, filter, record)
+                VALUES (:run_id, :task, :doc_id, :filter, :record)
                 ON CONFLICT (run_id, task, doc_id, filter) DO UPDATE SET record = excluded.record
                 """,
                 params,
@@ -401,15 +439,11 @@ class Store(JudgmentsTable):
         """Return the stored records of run ``run_id`` (of ``task`` only, when given), decoded as
         they were written, ordered by task, doc_id, filter.
         """
-        params: tuple[str, ...]
+        params = {"run_id": run_id, "task": task}
         if task is None:
-            sql, params = (
-                "SELECT record FROM samples WHERE run_id = ? ORDER BY task, doc_id, filter",
-                (run_id,),
-            )
+            sql = "SELECT record FROM samples WHERE run_id = :run_id ORDER BY task, doc_id, filter"
         else:
-            sql = "SELECT record FROM samples WHERE run_id = ? AND task = ? ORDER BY doc_id, filter"
-            params = (run_id, task)
+            sql = "SELECT record FROM samples WHERE run_id = :run_id AND task = :task ORDER BY doc_id, filter"
         rows = self._read(lambda c: c.execute(sql, params).fetchall())
         return [json.loads(r[0]) for r in rows]
 
@@ -423,14 +457,14 @@ class Store(JudgmentsTable):
         if not unique:
             return {}
 
-        def fetch(c: sqlite3.Connection) -> dict[str, Any]:
+        def fetch(c: Connection) -> dict[str, Any]:
             found: dict[str, Any] = {}
             for chunk in _chunks(unique, _IN_CHUNK):
-                marks = ",".join("?" * len(chunk))
+                marks = ",".join(f":h{i}" for i in range(len(chunk)))
                 for request_hash, response in c.execute(
                     f"SELECT request_hash, response FROM request_cache "
-                    f"WHERE model_fingerprint = ? AND request_hash IN ({marks})",
-                    (model_fingerprint, *chunk),
+                    f"WHERE model_fingerprint = :fp AND request_hash IN ({marks})",
+                    {"fp": model_fingerprint, **{f"h{i}": h for i, h in enumerate(chunk)}},
                 ):
                     found[request_hash] = json.loads(response)
             return found
@@ -446,21 +480,22 @@ class Store(JudgmentsTable):
         now = utc_now()
         # Serialise strictly (no default=str): a response must decode back to what was cached.
         params = [
-            (
-                model_fingerprint,
-                h,
-                json.dumps(req, ensure_ascii=False),
-                json.dumps(resp, ensure_ascii=False),
-                now,
-            )
+            {
+                "fp": model_fingerprint,
+                "hash": h,
+                "request": json.dumps(req, ensure_ascii=False),
+                "response": json.dumps(resp, ensure_ascii=False),
+                "now": now,
+            }
             for h, req, resp in items
         ]
         self._write(
             lambda c: c.executemany(
                 """
-                INSERT OR REPLACE INTO request_cache
-                    (model_fingerprint, request_hash, request, response, created_at)
-                VALUES (?, ?, ?, ?, ?)
+                INSERT INTO request_cache (model_fingerprint, request_hash, request, response, created_at)
+                VALUES (:fp, :hash, :request, :response, :now)
+                ON CONFLICT (model_fingerprint, request_hash) DO UPDATE SET
+                    request = excluded.request, response = excluded.response, created_at = excluded.created_at
                 """,
                 params,
             )
@@ -471,7 +506,7 @@ class Store(JudgmentsTable):
         return self._read(
             lambda c: int(
                 c.execute(
-                    "SELECT COUNT(*) FROM request_cache WHERE model_fingerprint = ?", (model_fingerprint,)
+                    "SELECT COUNT(*) FROM request_cache WHERE model_fingerprint = :fp", {"fp": model_fingerprint}
                 ).fetchone()[0]
             )
         )
@@ -482,8 +517,8 @@ class Store(JudgmentsTable):
         """Return the scores cached under ``score_key`` by that evalkit release, or ``None``."""
         row = self._read(
             lambda c: c.execute(
-                "SELECT scores FROM score_cache WHERE score_key = ? AND evalkit_version = ?",
-                (score_key, evalkit_version),
+                "SELECT scores FROM score_cache WHERE score_key = :key AND evalkit_version = :version",
+                {"key": score_key, "version": evalkit_version},
             ).fetchone()
         )
         return None if row is None else json.loads(row[0])
@@ -492,13 +527,16 @@ class Store(JudgmentsTable):
         """Cache ``scores`` (JSON-serialisable, ``TypeError`` otherwise) of ``task`` under ``score_key``,
         replacing an entry with the same key and release.
         """
-        params = (score_key, evalkit_version, task, evaluator, json.dumps(scores, ensure_ascii=False), utc_now())
+        params = {"key": score_key, "version": evalkit_version, "task": task, "evaluator": evaluator,
+                  "scores": json.dumps(scores, ensure_ascii=False), "now": utc_now()}
         self._write(
             lambda c: c.execute(
                 """
-                INSERT OR REPLACE INTO score_cache
-                    (score_key, evalkit_version, task, evaluator, scores, created_at)
-                VALUES (?, ?, ?, ?, ?, ?)
+                INSERT INTO score_cache (score_key, evalkit_version, task, evaluator, scores, created_at)
+                VALUES (:key, :version, :task, :evaluator, :scores, :now)
+                ON CONFLICT (score_key, evalkit_version) DO UPDATE SET
+                    task = excluded.task, evaluator = excluded.evaluator, scores = excluded.scores,
+                    created_at = excluded.created_at
                 """,
                 params,
             )
@@ -513,9 +551,10 @@ class Store(JudgmentsTable):
     def setting(self, key: str, make: Callable[[], str]) -> str:
         """The store setting ``key``; made with ``make()`` and stored when absent (race-free: the first
         writer wins and every process reads its value)."""
-        def get_or_make(c: sqlite3.Connection) -> str:
-            c.execute("INSERT OR IGNORE INTO store_settings (key, value) VALUES (?, ?)", (key, make()))
-            return str(c.execute("SELECT value FROM store_settings WHERE key = ?", (key,)).fetchone()[0])
+        def get_or_make(c: Connection) -> str:
+            c.execute("INSERT INTO store_settings (key, value) VALUES (:key, :value) ON CONFLICT (key) DO NOTHING",
+                      {"key": key, "value": make()})
+            return str(c.execute("SELECT value FROM store_settings WHERE key = :key", {"key": key}).fetchone()[0])
 
         return self._write(get_or_make)
 
@@ -533,10 +572,12 @@ class Store(JudgmentsTable):
             raise ValueError(f"shown_left must be 'model_a' or 'model_b', not {shown_left!r}")
         if model_a == model_b:
             raise ValueError(f"a battle needs two different models, got {model_a!r} twice")
+        params = {"now": utc_now(), "question_id": question_id, "model_a": model_a, "model_b": model_b,
+                  "shown_left": shown_left, "annotator": annotator}
         return self._write(lambda c: int(c.execute(
             "INSERT INTO battles (created_at, question_id, model_a, model_b, shown_left, annotator) "
-            "VALUES (?, ?, ?, ?, ?, ?)", (utc_now(), question_id, model_a, model_b, shown_left, annotator),
-        ).lastrowid or 0))
+            "VALUES (:now, :question_id, :model_a, :model_b, :shown_left, :annotator) RETURNING id", params,
+        ).fetchone()[0]))
 
     def add_vote(self, battle_id: int, annotator: str, choice: str, *,
                  at_most: tuple[int, str] | None = None) -> None:
@@ -549,19 +590,22 @@ class Store(JudgmentsTable):
         if choice not in self._CHOICES:
             raise ValueError(f"choice must be one of {', '.join(self._CHOICES)}, not {choice!r}")
 
-        def insert(c: sqlite3.Connection) -> None:
-            if c.execute("SELECT 1 FROM battles WHERE id = ?", (battle_id,)).fetchone() is None:
+        def insert(c: Connection) -> None:
+            if c.execute("SELECT 1 FROM battles WHERE id = :id", {"id": battle_id}).fetchone() is None:
                 raise ValueError(f"no battle {battle_id}")
             if at_most is not None:
-                recent = c.execute("SELECT COUNT(*) FROM votes WHERE annotator = ? AND created_at >= ?",
-                                   (annotator, at_most[1])).fetchone()[0]
+                recent = c.execute("SELECT COUNT(*) FROM votes WHERE annotator = :who AND created_at >= :since",
+                                   {"who": annotator, "since": at_most[1]}).fetchone()[0]
                 if recent >= at_most[0]:
                     raise VoteLimitReached(f"annotator has {recent} votes since {at_most[1]} (limit {at_most[0]})")
-            try:
-                c.execute("INSERT INTO votes (battle_id, annotator, choice, created_at) VALUES (?, ?, ?, ?)",
-                          (battle_id, annotator, choice, utc_now()))
-            except sqlite3.IntegrityError:
-                raise ValueError(f"battle {battle_id} already has a vote") from None
+            # DO NOTHING rather than catching the UNIQUE violation: on PostgreSQL an error aborts the
+            # whole transaction, so the second vote is told apart by the row not being inserted.
+            inserted = c.execute(
+                "INSERT INTO votes (battle_id, annotator, choice, created_at) VALUES (:id, :who, :choice, :now) "
+                "ON CONFLICT (battle_id) DO NOTHING",
+                {"id": battle_id, "who": annotator, "choice": choice, "now": utc_now()}).rowcount
+            if not inserted:
+                raise ValueError(f"battle {battle_id} already has a vote")
 
         self._write(insert)
 
@@ -587,11 +631,11 @@ class Store(JudgmentsTable):
             if vote.model_a == vote.model_b:
                 raise ValueError(f"a vote needs two different models, got {vote.model_a!r} twice")
 
-        def insert(c: sqlite3.Connection) -> int:
-            c.execute("INSERT OR IGNORE INTO store_settings (key, value) VALUES (?, ?)",
-                      (ANNOTATOR_SALT_SETTING, secrets.token_hex(16)))
-            salt = str(c.execute("SELECT value FROM store_settings WHERE key = ?",
-                                 (ANNOTATOR_SALT_SETTING,)).fetchone()[0])
+        def insert(c: Connection) -> int:
+            c.execute("INSERT INTO store_settings (key, value) VALUES (:key, :value) ON CONFLICT (key) DO NOTHING",
+                      {"key": ANNOTATOR_SALT_SETTING, "value": secrets.token_hex(16)})
+            salt = str(c.execute("SELECT value FROM store_settings WHERE key = :key",
+                                 {"key": ANNOTATOR_SALT_SETTING}).fetchone()[0])
             occurrences: dict[tuple[str, str, str, str, str | None], int] = {}
             added = 0
             now = utc_now()
@@ -605,11 +649,14 @@ class Store(JudgmentsTable):
                                          salt)
                 battle = c.execute(
                     "INSERT INTO battles (created_at, question_id, model_a, model_b, annotator, source_key) "
-                    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (source_key) DO NOTHING",
-                    (now, vote.question_id, vote.model_a, vote.model_b, annotator, key))
-                if battle.rowcount:
-                    c.execute("INSERT INTO votes (battle_id, annotator, choice, created_at) VALUES (?, ?, ?, ?)",
-                              (battle.lastrowid, annotator, vote.winner, now))
+                    "VALUES (:now, :question_id, :model_a, :model_b, :who, :key) ON CONFLICT (source_key) DO NOTHING "
+                    "RETURNING id",
+                    {"now": now, "question_id": vote.question_id, "model_a": vote.model_a,
+                     "model_b": vote.model_b, "who": annotator, "key": key}).fetchone()
+                if battle is not None:
+                    c.execute("INSERT INTO votes (battle_id, annotator, choice, created_at) "
+                              "VALUES (:id, :who, :choice, :now)",
+                              {"id": battle[0], "who": annotator, "choice": vote.winner, "now": now})
                     added += 1
             return added
 
@@ -628,15 +675,11 @@ class Store(JudgmentsTable):
         Unscored judgments are not votes and are left out. Raises ``UserError`` when the store
         has no judgments table (written by ``evalkit judge``).
         """
-        def fetch(c: sqlite3.Connection) -> list[sqlite3.Row] | None:
-            if c.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'judgments'").fetchone() is None:
-                return None
-            return c.execute("SELECT model_a, model_b, outcome FROM judgments "
-                             "WHERE outcome IN ('win', 'loss', 'tie') ORDER BY rowid").fetchall()
-
-        rows = self._read(fetch)
-        if rows is None:
-            raise UserError(f"{self.path}: no judge verdicts in this store (evalkit judge stores them)")
+        with self._lock:
+            if not self._opened().has_table("judgments"):
+                raise UserError(f"{self.location}: no judge verdicts in this store (evalkit judge stores them)")
+            rows = self._read(lambda c: c.execute("SELECT model_a, model_b, outcome FROM judgments "
+                                                  "WHERE outcome IN ('win', 'loss', 'tie') ORDER BY id").fetchall())
         return [(r[0], r[1], r[2]) for r in rows]
 
     # -- lineage ---------------------------------------------------------------------------
@@ -662,10 +705,11 @@ class Store(JudgmentsTable):
                                     else ([] if column == "loss_curve" else {}))
         params.update(fingerprint=fingerprint, path=path, created_at=record.get("created_at") or utc_now())
         columns = ("fingerprint", "path", *self._LINEAGE_COLUMNS)
+        updates = ", ".join(f"{col} = excluded.{col}" for col in columns if col != "fingerprint")
         self._write(
             lambda c: c.execute(
-                f"INSERT OR REPLACE INTO lineage ({', '.join(columns)}) "
-                f"VALUES ({', '.join(':' + col for col in columns)})",
+                f"INSERT INTO lineage ({', '.join(columns)}) VALUES ({', '.join(':' + col for col in columns)}) "
+                f"ON CONFLICT (fingerprint) DO UPDATE SET {updates}",
                 params,
             )
         )
@@ -673,7 +717,7 @@ class Store(JudgmentsTable):
     def get_lineage(self, fingerprint: str) -> dict[str, Any] | None:
         """Return the lineage record of ``fingerprint`` (JSON columns decoded), or ``None``."""
         row = self._read(
-            lambda c: c.execute("SELECT * FROM lineage WHERE fingerprint = ?", (fingerprint,)).fetchone()
+            lambda c: c.execute("SELECT * FROM lineage WHERE fingerprint = :f", {"f": fingerprint}).fetchone()
         )
         if row is None:
             return None
@@ -687,10 +731,10 @@ class Store(JudgmentsTable):
         row = self._read(
             lambda c: c.execute(
                 """
-                SELECT run_id FROM runs WHERE model_fingerprint = ? AND status = 'finished'
+                SELECT run_id FROM runs WHERE model_fingerprint = :fp AND status = 'finished'
                 ORDER BY finished_at DESC, rowid DESC LIMIT 1
                 """,
-                (model_fingerprint,),
+                {"fp": model_fingerprint},
             ).fetchone()
         )
         if row is None:

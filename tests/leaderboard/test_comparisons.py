@@ -3,8 +3,8 @@ with people (the agreement report of the stored verdicts and votes)."""
 
 from __future__ import annotations
 
+import functools
 import math
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -93,8 +93,8 @@ def test_preferred_names_what_each_call_chose() -> None:
     assert comparisons.preferred(record("q", "base", "sft", ("C", "unscored", "unscored"))) == ("tie", "unscored")
 
 
-def test_queries_return_what_was_stored(tmp_path: Path) -> None:
-    path = tmp_path / "s.db"
+def test_queries_return_what_was_stored(store_spec: str | Path) -> None:
+    path = store_spec
     with Store(path) as store:
         store.put_judgments([*RECORDS, record("q1", "base", "sft", WIN, judge="other#m"),
                              record("q1", "base", "", ("7", "", "rated"), mode="single") | {"rating": 7.0}])
@@ -102,28 +102,25 @@ def test_queries_return_what_was_stored(tmp_path: Path) -> None:
                             "source": "file"} for m, q in [("base", "q1"), ("sft", "q1"), ("sft", "q2")]])
         battle = store.add_battle("q1", "base", "sft", shown_left="model_b", annotator="h")
         store.add_vote(battle, "h", "model_b")
-    conn = sqlite3.connect(path)
-    conn.row_factory = sqlite3.Row
-    try:
-        assert queries.judgment_filters(conn) == {"j#m": ["v1"], "other#m": ["v1"]}
-        stored = queries.pair_judgments(conn, "j#m", "v1")
+    with Store(path) as opened:
+        conn = functools.partial(queries.read, opened)
+        assert conn(queries.judgment_filters) == {"j#m": ["v1"], "other#m": ["v1"]}
+        stored = conn(queries.pair_judgments, "j#m", "v1")
         assert [(r["question_id"], r["model_a"], r["outcome"]) for r in stored] == \
             [(r["question_id"], r["model_a"], r["outcome"]) for r in RECORDS]
-        assert len(queries.pair_judgments(conn)) == len(RECORDS) + 1  # the single-answer grade is not pairwise
+        assert len(conn(queries.pair_judgments)) == len(RECORDS) + 1  # the single-answer grade is not pairwise
         cells = comparisons.heatmap_frame(stored)
         scored = sum(r["outcome"] in ("win", "loss", "tie") for r in RECORDS)
         assert int((cells["wins"] + cells["ties"] + cells["losses"]).sum()) == 2 * scored  # each pair drawn both ways
         assert int(cells["unscored"].sum()) == 2 * sum(r["outcome"] == "unscored" for r in RECORDS)
-        assert queries.arena_candidates(conn) == {"q1": ("base", "sft")}
-        shown = queries.battle_answers(conn, "q1", "sft", "base")
+        assert conn(queries.arena_candidates) == {"q1": ("base", "sft")}
+        shown = conn(queries.battle_answers, "q1", "sft", "base")
         assert shown is not None and shown["answers"]["sft"] == ("sft on q1", None)
-        assert queries.battle_answers(conn, "q2", "sft", "base") is None
-        assert queries.human_votes(conn) == [("q1", "base", "sft", "model_b")]
-        assert len(queries.judge_votes(conn)) == scored + 1
-        assert queries.battle_state(conn, battle) == {"annotator": "h", "voted": True}
-        assert queries.battle_state(conn, battle + 1) is None
-    finally:
-        conn.close()
+        assert conn(queries.battle_answers, "q2", "sft", "base") is None
+        assert conn(queries.human_votes) == [("q1", "base", "sft", "model_b")]
+        assert len(conn(queries.judge_votes)) == scored + 1
+        assert conn(queries.battle_state, battle) == {"annotator": "h", "voted": True}
+        assert conn(queries.battle_state, battle + 1) is None
 
 
 # -- ratings -------------------------------------------------------------------------------------------
@@ -182,7 +179,7 @@ def test_judged_pairs_per_judge_and_prompt() -> None:
     assert judged[("other#m", "v1")] == [JudgedPair("q4", "sft", "dpo", "tie", "A", "A")]
 
 
-def _seeded_store(path: Path) -> None:
+def _seeded_store(path: str | Path) -> None:
     """Judgments of two judges and human votes, the arena's (add_battle/add_vote) and imported ones."""
     with Store(path) as store:
         store.put_judgments([*RECORDS[:4], record("q1", "base", "sft", LOSS, judge="other#m"),
@@ -195,15 +192,10 @@ def _seeded_store(path: Path) -> None:
                             HumanVote("q4", "base", "sft", "model_b")], "votes.csv")
 
 
-def test_agreement_frame_is_the_agreement_report_of_the_stored_rows(tmp_path: Path) -> None:
-    path = tmp_path / "s.db"
-    _seeded_store(path)
-    conn = sqlite3.connect(path)
-    conn.row_factory = sqlite3.Row  # as the app's connections (data.load)
-    try:
-        verdicts, human = queries.pair_verdicts(conn), queries.human_votes(conn)
-    finally:
-        conn.close()
+def test_agreement_frame_is_the_agreement_report_of_the_stored_rows(store_spec: str | Path) -> None:
+    _seeded_store(store_spec)
+    with Store(store_spec) as store:  # as the app reads (data.load)
+        verdicts, human = queries.read(store, queries.pair_verdicts), queries.read(store, queries.human_votes)
     assert verdicts[3] == verdict_row("q4", "base", "sft", UNSCORED) and len(verdicts) == 6
     assert len(human) == 8
     frame = comparisons.agreement_frame(verdicts, human).set_index("judge")

@@ -28,6 +28,19 @@ def test_the_version_changes_only_when_another_connection_commits(tmp_path: Path
         assert watch.version() not in (first, second)
 
 
+def test_a_postgresql_store_version_changes_when_another_connection_commits(postgres_url: str) -> None:
+    with Store(postgres_url) as store:
+        watch = _VersionWatch(postgres_url)
+        first = watch.version()
+        assert watch.version() == first
+        store.add_battle("q1", "a", "b")
+        second = watch.version()
+        assert second != first and watch.version() == second
+        store.list_votes()  # a read commits nothing
+        assert watch.version() == second
+        watch.store.close()
+
+
 def _script() -> None:
     import streamlit as st
 
@@ -36,9 +49,9 @@ def _script() -> None:
     st.write("empty" if data.load(queries.is_empty) else "not empty")
 
 
-def test_a_page_rerun_sees_a_write_made_by_another_process_meanwhile(tmp_path: Path,
+def test_a_page_rerun_sees_a_write_made_by_another_process_meanwhile(store_spec: str | Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    path = tmp_path / "s.db"
+    path = store_spec
     Store(path).close()
     monkeypatch.setenv(settings.STORE, str(path))
     at = AppTest.from_function(_script, default_timeout=60)

@@ -7,10 +7,11 @@ execution details); expected numbers are computed here from what was written.
 
 from __future__ import annotations
 
+import functools
 import math
-import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -47,7 +48,7 @@ def _humaneval(passed: bool) -> list[dict]:
                                         "detail": "" if passed else "Traceback\nAssertionError"}]}}]
 
 
-def write_store(path: Path) -> dict[str, str]:
+def write_store(path: str | Path) -> dict[str, str]:
     """The small store; returns each model name's latest run id."""
     runs = {}
     with Store(path) as store:
@@ -85,25 +86,26 @@ def write_store(path: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def small_store(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
-    path = tmp_path / "small.db"
-    yield path, write_store(path)
+def small_store(store_spec: str | Path) -> Iterator[tuple[str | Path, dict[str, str]]]:
+    yield store_spec, write_store(store_spec)
+
+
+#: ``conn(query, *args)``: a query of :mod:`evalkit.leaderboard.queries` on one snapshot, as the app runs it.
+Query = Callable[..., Any]
 
 
 @pytest.fixture
-def conn(small_store: tuple[Path, dict[str, str]]) -> Iterator[sqlite3.Connection]:
-    connection = sqlite3.connect(f"file:{small_store[0]}?mode=ro", uri=True)
-    connection.row_factory = sqlite3.Row
-    yield connection
-    connection.close()
+def conn(small_store: tuple[str | Path, dict[str, str]]) -> Iterator[Query]:
+    with Store(small_store[0]) as store:
+        yield functools.partial(queries.read, store)
 
 
 # -- queries -------------------------------------------------------------------------------------
 
 
 def test_leaderboard_results_hold_each_models_latest_finished_or_imported_run(
-        conn: sqlite3.Connection, small_store: tuple[Path, dict[str, str]]) -> None:
-    results = queries.leaderboard_results(conn)
+        conn: Query, small_store: tuple[Path, dict[str, str]]) -> None:
+    results = conn(queries.leaderboard_results)
     assert set(results["run_id"]) == set(small_store[1].values())  # not the old runs, not the failed one
     with Store(small_store[0]) as store:
         for model, run_id in small_store[1].items():
@@ -113,8 +115,8 @@ def test_leaderboard_results_hold_each_models_latest_finished_or_imported_run(
                     } == stored
 
 
-def test_model_details_know_parameters_parents_lineage_and_imports(conn: sqlite3.Connection) -> None:
-    details = queries.model_details(conn).set_index("model")
+def test_model_details_know_parameters_parents_lineage_and_imports(conn: Query) -> None:
+    details = conn(queries.model_details).set_index("model")
     assert list(details.index) == sorted(NAMES[fp] for fp in (BASE, SFT, DPO, IMPORTED))
     assert details.loc["hf-imported", "parameters"] == 1234 and bool(details.loc["hf-imported", "imported"])
     assert not details.loc["tiny-dpo", "imported"]
@@ -125,8 +127,8 @@ def test_model_details_know_parameters_parents_lineage_and_imports(conn: sqlite3
 
 
 def test_lineage_chain_has_deltas_equal_to_the_stored_differences(
-        conn: sqlite3.Connection, small_store: tuple[Path, dict[str, str]]) -> None:
-    described, rows, stages = queries.lineage_chain(conn, DPO)
+        conn: Query, small_store: tuple[Path, dict[str, str]]) -> None:
+    described, rows, stages = conn(queries.lineage_chain, DPO)
     assert stages == ["base", "SFT", "DPO"]
     assert described == ["base: base tiny-base", "SFT: adapter sft-adapter", "SFT: merged tiny-sft",
                          "DPO: adapter dpo-adapter", "DPO: merged tiny-dpo"]
@@ -141,30 +143,30 @@ def test_lineage_chain_has_deltas_equal_to_the_stored_differences(
     assert frame.loc[frame["task"] == "humaneval", "metric"].item() == "pass@1,create_test"
 
 
-def test_loss_curve_of_a_merge_is_its_adapters(conn: sqlite3.Connection) -> None:
-    assert queries.loss_curve(conn, SFT)["loss"].tolist() == [2.0, 1.5]
-    assert queries.loss_curve(conn, SFT_ADAPTER)["step"].tolist() == [1, 2]
-    assert queries.loss_curve(conn, BASE).empty
+def test_loss_curve_of_a_merge_is_its_adapters(conn: Query) -> None:
+    assert conn(queries.loss_curve, SFT)["loss"].tolist() == [2.0, 1.5]
+    assert conn(queries.loss_curve, SFT_ADAPTER)["step"].tolist() == [1, 2]
+    assert conn(queries.loss_curve, BASE).empty
 
 
 def test_samples_page_paginates_and_filters_failures_in_sql(
-        conn: sqlite3.Connection, small_store: tuple[Path, dict[str, str]]) -> None:
+        conn: Query, small_store: tuple[Path, dict[str, str]]) -> None:
     run = small_store[1]["tiny-sft"]  # 2 of 4 right
-    assert queries.sample_metric_names(conn, run, "qa") == ["exact_match"]
-    assert queries.sample_metric_names(conn, run, "humaneval") == ["pass@1"]
-    page = queries.samples_page(conn, run, "qa", offset=1, limit=2)
-    assert queries.samples_count(conn, run, "qa") == 4 and [r["doc_id"] for r in page] == [1, 2]
-    page = queries.samples_page(conn, run, "qa", failing_on="exact_match")
-    assert queries.samples_count(conn, run, "qa", failing_on="exact_match") == 2
+    assert conn(queries.sample_metric_names, run, "qa") == ["exact_match"]
+    assert conn(queries.sample_metric_names, run, "humaneval") == ["pass@1"]
+    page = conn(queries.samples_page, run, "qa", offset=1, limit=2)
+    assert conn(queries.samples_count, run, "qa") == 4 and [r["doc_id"] for r in page] == [1, 2]
+    page = conn(queries.samples_page, run, "qa", failing_on="exact_match")
+    assert conn(queries.samples_count, run, "qa", failing_on="exact_match") == 2
     assert [r["doc_id"] for r in page] == [2, 3] and all(r["exact_match"] < 1 for r in page)
-    failing = queries.samples_page(conn, small_store[1]["tiny-base"], "humaneval", failing_on="pass@1")
+    failing = conn(queries.samples_page, small_store[1]["tiny-base"], "humaneval", failing_on="pass@1")
     assert [r["doc_id"] for r in failing] == ["HumanEval/0"]
-    other = queries.samples_for_docs(conn, small_store[1]["tiny-dpo"], "qa", (2, 3))
+    other = conn(queries.samples_for_docs, small_store[1]["tiny-dpo"], "qa", (2, 3))
     assert [(r["doc_id"], r["exact_match"]) for r in other] == [(2, 1.0), (3, 0.0)]
 
 
-def test_sample_runs_list_run_and_task_with_counts(conn: sqlite3.Connection) -> None:
-    runs = queries.sample_runs(conn)
+def test_sample_runs_list_run_and_task_with_counts(conn: Query) -> None:
+    runs = conn(queries.sample_runs)
     assert set(zip(runs["task"], runs["n"])) == {("qa", 4), ("humaneval", 1)}
     assert runs["model"].iloc[0] == "tiny-dpo"  # newest first
 
@@ -225,8 +227,8 @@ def test_lineage_badges() -> None:
     assert rv.lineage_badge(None, None, None, None) == "base"
 
 
-def test_leaderboard_frame_filters_marks_imports_and_averages(conn: sqlite3.Connection) -> None:
-    results, details = queries.leaderboard_results(conn), queries.model_details(conn)
+def test_leaderboard_frame_filters_marks_imports_and_averages(conn: Query) -> None:
+    results, details = conn(queries.leaderboard_results), conn(queries.model_details)
     table, stderr = rv.leaderboard_frame(results, details)
     assert table["model"].tolist() == ["hf-imported", "tiny-base", "tiny-dpo", "tiny-sft"]
     assert table.set_index("model").loc["hf-imported", "source"] == rv.LM_EVAL_SOURCE
@@ -248,8 +250,8 @@ def test_leaderboard_frame_filters_marks_imports_and_averages(conn: sqlite3.Conn
 # -- model page and samples ----------------------------------------------------------------------
 
 
-def test_comparison_has_stderr_bounds_in_the_chosen_order(conn: sqlite3.Connection) -> None:
-    results = queries.leaderboard_results(conn)
+def test_comparison_has_stderr_bounds_in_the_chosen_order(conn: Query) -> None:
+    results = conn(queries.leaderboard_results)
     frame = rv.comparison(results, ["tiny-dpo", "tiny-base"], "qa/exact_match")
     assert frame["model"].tolist() == ["tiny-dpo", "tiny-base"]
     assert frame["lower"].tolist() == pytest.approx([0.35 - 0.03, 0.15 - 0.01])
@@ -257,8 +259,8 @@ def test_comparison_has_stderr_bounds_in_the_chosen_order(conn: sqlite3.Connecti
     assert rv.comparison(results, ["tiny-dpo"], "nope/acc").empty
 
 
-def test_model_metrics_table(conn: sqlite3.Connection) -> None:
-    metrics = rv.model_metrics(queries.model_results(conn, "tiny-sft"))
+def test_model_metrics_table(conn: Query) -> None:
+    metrics = rv.model_metrics(conn(queries.model_results, "tiny-sft"))
     assert set(metrics["metric"]) == {"exact_match", "word_perplexity", "pass@1,create_test"}
 
 

@@ -4,7 +4,6 @@ vote, annotators hashed with the arena's salt, idempotent per source; an older s
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -14,21 +13,14 @@ from evalkit.judge.agreement import HumanVote
 from evalkit.ratings.votes import annotator_id
 from evalkit.store import Store, db
 from evalkit.store.store import ANNOTATOR_SALT_SETTING
+from tests.pg_server import rows as _rows
 
 VOTES = [HumanVote("q1", "A", "B", "model_a", "ada"), HumanVote("q1", "A", "B", "model_a", "bob"),
          HumanVote("q2", "B", "A", "tie", None), HumanVote("q2", "B", "A", "tie (bothbad)", None)]
 
 
-def _rows(path: Path, sql: str) -> list[tuple[object, ...]]:
-    conn = sqlite3.connect(path)
-    try:
-        return [tuple(r) for r in conn.execute(sql).fetchall()]
-    finally:
-        conn.close()
-
-
-def test_votes_are_stored_as_battles_and_votes(tmp_path: Path) -> None:
-    path = tmp_path / "s.db"
+def test_votes_are_stored_as_battles_and_votes(store_spec: str | Path) -> None:
+    path = store_spec
     with Store(path) as store:
         assert store.import_votes(VOTES, "votes.csv") == 4
         assert store.list_votes() == [("A", "B", "model_a"), ("A", "B", "model_a"), ("B", "A", "tie"),
@@ -44,8 +36,8 @@ def test_votes_are_stored_as_battles_and_votes(tmp_path: Path) -> None:
     assert all(len(str(r[3])) == 64 for r in stored) and len({r[3] for r in stored}) == 4
 
 
-def test_importing_again_adds_nothing(tmp_path: Path) -> None:
-    path = tmp_path / "s.db"
+def test_importing_again_adds_nothing(store_spec: str | Path) -> None:
+    path = store_spec
     with Store(path) as store:
         assert store.import_votes(VOTES, "votes.csv") == 4
         assert store.import_votes(VOTES, "votes.csv") == 0
@@ -57,47 +49,47 @@ def test_importing_again_adds_nothing(tmp_path: Path) -> None:
         assert len(store.list_votes()) == 5
 
 
-def test_identical_votes_in_one_import_all_count(tmp_path: Path) -> None:
+def test_identical_votes_in_one_import_all_count(store_spec: str | Path) -> None:
     same_unknown = [HumanVote("q1", "A", "B", "model_b")] * 3
     same_person = [HumanVote("q1", "A", "B", "model_b", "ada")] * 2
-    with Store(tmp_path / "s.db") as store:
+    with Store(store_spec) as store:
         assert store.import_votes(same_unknown + same_person, "f") == 5
         assert store.import_votes(same_unknown + same_person, "f") == 0
         # One more identical vote in the file: only that one is new.
         assert store.import_votes(same_unknown * 2, "f") == 3
         assert store.list_votes().count(("A", "B", "model_b")) == 8
-    unknown = _rows(tmp_path / "s.db", "SELECT annotator FROM votes WHERE annotator NOT IN "
+    unknown = _rows(store_spec, "SELECT annotator FROM votes WHERE annotator NOT IN "
                                        "(SELECT annotator FROM votes GROUP BY annotator HAVING COUNT(*) > 1)")
     assert len(unknown) == 6  # every unknown vote, across both imports, has an id of its own; ada has two votes
 
 
-def test_a_failed_import_writes_nothing(tmp_path: Path) -> None:
-    path = tmp_path / "s.db"
+def test_a_failed_import_writes_nothing(store_spec: str | Path) -> None:
+    path = store_spec
     with Store(path) as store:
         with pytest.raises(ValueError, match="winner must be one of"):
             store.import_votes([VOTES[0], HumanVote("q1", "A", "B", "left")], "f")
         with pytest.raises(ValueError, match="two different models"):
             store.import_votes([VOTES[0], HumanVote("q1", "A", "A", "tie")], "f")
         # A row the schema refuses half-way through (no question): the whole import is rolled back.
-        with pytest.raises(sqlite3.IntegrityError):
+        with pytest.raises(Store.IntegrityError):
             store.import_votes([VOTES[0], HumanVote(None, "A", "B", "tie")], "f")  # type: ignore[arg-type]
         assert store.list_votes() == []
     assert _rows(path, "SELECT COUNT(*) FROM battles") == [(0,)]
 
 
-def test_the_arena_and_an_import_hash_one_person_alike(tmp_path: Path) -> None:
+def test_the_arena_and_an_import_hash_one_person_alike(store_spec: str | Path) -> None:
     from evalkit.leaderboard.arena import SALT_SETTING, annotator_hash, store_salt
 
     assert SALT_SETTING == ANNOTATOR_SALT_SETTING
-    path = tmp_path / "s.db"
+    path = store_spec
     with Store(path) as store:
         salt = store_salt(store)  # the arena made the salt first
         store.import_votes(VOTES[:1], "f")
     assert _rows(path, "SELECT annotator FROM votes") == [(annotator_hash("ada", salt),)]
 
 
-def test_elo_rates_imported_votes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path = tmp_path / "s.db"
+def test_elo_rates_imported_votes(store_spec: str | Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = store_spec
     with Store(path) as store:
         store.import_votes([HumanVote(f"q{i}", "A", "B", w) for i, w in
                             enumerate(("model_a", "model_a", "tie", "tie (bothbad)"))], "f")

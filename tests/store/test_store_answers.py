@@ -15,8 +15,8 @@ def _answer(model: str, qid: str, text: str) -> dict[str, str | None]:
             "second_turn": None, "second_answer": None, "source": "generated"}
 
 
-def test_answers_round_trip_and_a_rerun_replaces(tmp_path: Path) -> None:
-    with Store(tmp_path / "s.db") as store:
+def test_answers_round_trip_and_a_rerun_replaces(store_spec: str | Path) -> None:
+    with Store(store_spec) as store:
         store.put_answers([_answer("m1", "q2", "two"), _answer("m1", "q1", "one"), _answer("m2", "q1", "uno")])
         store.put_answers([_answer("m1", "q1", "one, again")])
         assert [(a["model"], a["question_id"], a["answer"]) for a in store.get_answers()] == [
@@ -27,10 +27,9 @@ def test_answers_round_trip_and_a_rerun_replaces(tmp_path: Path) -> None:
         assert len(store.get_answers()) == 3
 
 
-def test_a_bad_source_is_refused_by_the_schema(tmp_path: Path) -> None:
-    import sqlite3
+def test_a_bad_source_is_refused_by_the_schema(store_spec: str | Path) -> None:
 
-    with Store(tmp_path / "s.db") as store, pytest.raises(sqlite3.IntegrityError):
+    with Store(store_spec) as store, pytest.raises(Store.IntegrityError):
         store.put_answers([{**_answer("m1", "q1", "x"), "source": "invented"}])
 
 
@@ -41,8 +40,8 @@ def _salt(path: str, out: multiprocessing.Queue) -> None:  # type: ignore[type-a
         out.put(store.setting("annotator_salt", lambda: secrets.token_hex(16)))
 
 
-def test_a_setting_is_made_once_even_by_racing_processes(tmp_path: Path) -> None:
-    path = str(tmp_path / "s.db")
+def test_a_setting_is_made_once_even_by_racing_processes(store_spec: str | Path) -> None:
+    path = str(store_spec)
     Store(path).close()
     spawn = multiprocessing.get_context("spawn")
     out = spawn.Queue()

@@ -1,4 +1,4 @@
-"""Several processes sharing one store file: no "database is locked", nothing lost."""
+"""Several processes sharing one store (a SQLite file, a PostgreSQL database): no "database is locked", nothing lost."""
 
 from __future__ import annotations
 
@@ -99,8 +99,9 @@ def _spawn(script: str, *args: str) -> subprocess.Popen[str]:
     )
 
 
-def test_two_writers_and_a_reader_never_fail_and_lose_nothing(tmp_path: Path) -> None:
-    db_path = tmp_path / "shared" / "evalkit.db"
+def test_two_writers_and_a_reader_never_fail_and_lose_nothing(tmp_path: Path, store_spec: str | Path) -> None:
+    # A SQLite file in a folder that does not exist yet: the racing writers create both.
+    db_path = tmp_path / "shared" / "evalkit.db" if isinstance(store_spec, Path) else store_spec
     go, stop = tmp_path / "go", tmp_path / "stop"
     names = ("w1", "w2")
     writers = [_spawn(WRITER, str(db_path), name, str(go), str(N_WRITES), *names) for name in names]
@@ -140,8 +141,8 @@ def test_two_writers_and_a_reader_never_fail_and_lose_nothing(tmp_path: Path) ->
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
-def test_killed_writer_keeps_every_committed_result(tmp_path: Path) -> None:
-    db_path = tmp_path / "evalkit.db"
+def test_killed_writer_keeps_every_committed_result(store_spec: str | Path) -> None:
+    db_path = store_spec
     writer = _spawn(KILLED_WRITER, str(db_path))
     assert writer.stdout is not None
     try:
@@ -161,6 +162,8 @@ def test_killed_writer_keeps_every_committed_result(tmp_path: Path) -> None:
         results = store.get_results("doomed")
         assert len(results) >= last + 1
         assert store.list_runs()[0].status == "running"
+    if not isinstance(db_path, Path):
+        return
     # The file is intact after the kill.
     conn = sqlite3.connect(str(db_path))
     try:

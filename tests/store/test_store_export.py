@@ -18,8 +18,8 @@ RUN_ID = "20250301-120000-abcd"
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store(tmp_path / "evalkit.db") as opened:
+def store(store_spec: str | Path) -> Iterator[Store]:
+    with Store(store_spec) as opened:
         opened.create_run(
             RUN_ID, "suites/smoke.yaml", "cd" * 32, "fp-1", "tiny-model", {"limit": 50, "seed": 1234}, "/out"
         )
@@ -93,8 +93,8 @@ def test_export_accepts_prefix_and_rejects_unknown(store: Store) -> None:
         export_run(store, RUN_ID, "xml")  # type: ignore[arg-type]
 
 
-def test_export_of_run_without_results(tmp_path: Path) -> None:
-    with Store(tmp_path / "e.db") as store:
+def test_export_of_run_without_results(store_spec: str | Path) -> None:
+    with Store(store_spec) as store:
         store.create_run("empty", "s", "00" * 32, "fp", "m", {}, None)
         assert json.loads(export_run(store, "empty", "json"))["results"] == {}
         assert export_run(store, "empty", "csv") == "run_id,task,metric,filter,value,stderr,n\n"

@@ -60,12 +60,12 @@ def test_version_3_adds_the_lineage_table_and_keeps_everything(tmp_path: Path) -
         assert _rows(path, f"SELECT * FROM {table} ORDER BY 1, 2") == rows, table
 
 
-def test_lineage_records_replace_and_refuse_unknown_fields(tmp_path: Path) -> None:
+def test_lineage_records_replace_and_refuse_unknown_fields(store_spec: str | Path) -> None:
     record = {"kind": "train", "method": "dpo", "adapter": "lora", "parent_model": "./sft-merged",
               "parent_fingerprint": "p", "dataset_fingerprint": "d", "dataset_rows": 12, "steps": 3,
               "wall_s": 1.5, "final_loss": 0.69, "loss_curve": [{"step": 1, "loss": 0.7, "learning_rate": 1e-4}],
               "created_at": "2026-01-01T00:00:00+00:00"}
-    with Store(tmp_path / "new.db") as store:
+    with Store(store_spec) as store:
         store.put_lineage("fp", None, record)
         assert store.get_lineage("fp") == {**record, "fingerprint": "fp", "path": None, "config": {},
                                            "merge_mode": None, "versions": {}}
@@ -73,13 +73,13 @@ def test_lineage_records_replace_and_refuse_unknown_fields(tmp_path: Path) -> No
         assert store.get_lineage("fp")["steps"] == 4  # type: ignore[index]
         with pytest.raises(ValueError, match="unknown fields: stepz"):
             store.put_lineage("fp", None, {**record, "stepz": 1})
-        with pytest.raises(sqlite3.IntegrityError):
+        with pytest.raises(Store.IntegrityError):
             store.put_lineage("bad", None, {**record, "kind": "distill"})
         assert store.get_lineage("nope") is None
 
 
-def test_latest_results_is_the_most_recently_finished_run(tmp_path: Path) -> None:
-    with Store(tmp_path / "new.db") as store:
+def test_latest_results_is_the_most_recently_finished_run(store_spec: str | Path) -> None:
+    with Store(store_spec) as store:
         for run_id, finished, value in (("old", "2026-01-01T00:00:00+00:00", 1.0),
                                         ("new", "2026-02-01T00:00:00+00:00", 2.0)):
             store.create_run(run_id, "s", "h", "fp", "m", {}, None)

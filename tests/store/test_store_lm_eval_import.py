@@ -20,8 +20,8 @@ MODEL = "EleutherAI/pythia-160m"
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store(tmp_path / "evalkit.db") as opened:
+def store(store_spec: str | Path) -> Iterator[Store]:
+    with Store(store_spec) as opened:
         yield opened
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,8 +15,8 @@ SHA = "ab" * 32
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store(tmp_path / "evalkit.db") as opened:
+def store(store_spec: str | Path) -> Iterator[Store]:
+    with Store(store_spec) as opened:
         yield opened
 
 
@@ -162,7 +161,7 @@ def test_nan_value_round_trips(store: Store) -> None:
 
 
 def test_results_require_an_existing_run(store: Store) -> None:
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(Store.IntegrityError):
         store.add_results("ghost", [ResultRow("t", "m", "none", 1.0, None, 1)])
     store.add_results("ghost", [])  # nothing to write is not an error
 
@@ -243,8 +242,8 @@ def test_cache_put_many_is_all_or_nothing(store: Store) -> None:
 # -- persistence and lifecycle --------------------------------------------------------------
 
 
-def test_everything_persists_across_reopen(tmp_path: Path) -> None:
-    path = tmp_path / "p.db"
+def test_everything_persists_across_reopen(store_spec: str | Path) -> None:
+    path = store_spec
     with Store(path) as store:
         store.upsert_model("fp", "m", None)
         _run(store, "r")
@@ -258,8 +257,8 @@ def test_everything_persists_across_reopen(tmp_path: Path) -> None:
         assert store.cache_get_many("fp", ["h"]) == {"h": "a"}
 
 
-def test_closed_store_refuses_calls(tmp_path: Path) -> None:
-    store = Store(tmp_path / "c.db")
+def test_closed_store_refuses_calls(store_spec: str | Path) -> None:
+    store = Store(store_spec)
     store.close()
     store.close()  # idempotent
     with pytest.raises(RuntimeError, match="closed"):

@@ -19,8 +19,8 @@ def test_tables_exist_after_migrating(tmp_path: Path) -> None:
     assert {"battles", "votes"} <= names
 
 
-def test_votes_round_trip_in_order_and_one_per_battle(tmp_path: Path) -> None:
-    with Store(tmp_path / "s.db") as store:
+def test_votes_round_trip_in_order_and_one_per_battle(store_spec: str | Path) -> None:
+    with Store(store_spec) as store:
         first = store.add_battle("q1", "A", "B", shown_left="model_b", annotator="h1")
         second = store.add_battle("q2", "B", "C")
         store.add_vote(first, "h1", "tie (bothbad)")
@@ -51,12 +51,12 @@ def test_the_schema_itself_refuses_bad_rows(tmp_path: Path) -> None:
     conn.close()
 
 
-def test_a_vote_limit_holds_under_concurrent_sessions_of_one_annotator(tmp_path: Path) -> None:
+def test_a_vote_limit_holds_under_concurrent_sessions_of_one_annotator(store_spec: str | Path) -> None:
     import threading
 
     from evalkit.store.store import VoteLimitReached
 
-    path = tmp_path / "s.db"
+    path = store_spec
     with Store(path) as store:
         battles = [store.add_battle(f"q{i}", "A", "B", annotator="h") for i in range(12)]
     outcomes: list[str] = []
@@ -79,4 +79,46 @@ def test_a_vote_limit_holds_under_concurrent_sessions_of_one_annotator(tmp_path:
         t.join()
     assert sorted(outcomes) == ["limited"] * 7 + ["stored"] * 5
     with Store(path) as store:
+        assert len(store.list_votes()) == 5
+
+
+VOTER = """
+import sys, time
+from pathlib import Path
+from evalkit.store import Store
+from evalkit.store.store import VoteLimitReached
+
+spec, go, battles = sys.argv[1], Path(sys.argv[2]), [int(b) for b in sys.argv[3].split(",")]
+with Store(spec) as store:
+    while not go.exists():
+        time.sleep(0.001)
+    for battle in battles:
+        try:
+            store.add_vote(battle, "h", "tie", at_most=(5, "2000-01-01T00:00:00"))
+            print("stored")
+        except VoteLimitReached:
+            print("limited")
+"""
+
+
+def test_three_voting_processes_never_exceed_the_limit(tmp_path: Path, store_spec: str | Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    with Store(store_spec) as store:
+        battles = [store.add_battle(f"q{i}", "A", "B", annotator="h") for i in range(15)]
+    go = tmp_path / "go"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    voters = [subprocess.Popen([sys.executable, "-c", VOTER, str(store_spec), str(go),
+                                ",".join(map(str, battles[i::3]))], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env=env) for i in range(3)]
+    go.touch()
+    outcomes: list[str] = []
+    for voter in voters:
+        out, err = voter.communicate(timeout=120)
+        assert voter.returncode == 0, err
+        outcomes += out.split()
+    assert sorted(outcomes) == ["limited"] * 10 + ["stored"] * 5
+    with Store(store_spec) as store:
         assert len(store.list_votes()) == 5
