@@ -155,8 +155,11 @@ def main() -> int:
                 # The DPO model is Gemma: a batch holds its 262k-word logits for every token of a pair (and
                 # its reference's), so it runs two sequences at a time; SmolLM2's score head needs no logits.
                 batch = ["--batch-size", "2"] if label.startswith("DPO") else []
+                # A trained reward model is scored on its own held-out set only (the table has no other cell).
+                own = [_slug(n) for n in SETS if label == "trained" and Path(folder).name == f"reward-{_slug(n)}"]
+                only = ["--tasks", own[0]] if own else []
                 _cli("run", str(suite), "--model", folder, "--store", str(store), "--output", str(out), *batch,
-                     log=log)
+                     *only, log=log)
             for name in SETS:
                 if label == "trained" and Path(folder).name != f"reward-{_slug(name)}":
                     continue
