@@ -19,9 +19,10 @@ from evalkit.suites import Suite, load_suite
 from tests.conftest import REPO
 
 # The edge reads the environment; the sandbox bootstrap runs in another interpreter (exempt); the
-# leaderboard command hands its environment, plus the app's settings, to the Streamlit process it starts.
+# leaderboard command hands its environment, plus the app's settings, to the Streamlit process it starts;
+# the local launcher hands its environment, plus each worker's device, to the worker processes it starts.
 ALLOWED = {REPO / "evalkit" / "cli.py", REPO / "evalkit" / "sandbox" / "bootstrap.py",
-           REPO / "evalkit" / "commands" / "leaderboard.py"}
+           REPO / "evalkit" / "commands" / "leaderboard.py", REPO / "evalkit" / "launch" / "local.py"}
 ENV_NAMES = {"environ", "environb", "getenv", "getenvb", "putenv", "unsetenv"}
 
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from evalkit.config import Environment
+    from evalkit.engine.shards import ShardSpec
 
 
 def batch_size(value: str) -> int | str:
@@ -30,6 +31,15 @@ def positive_int(value: str) -> int:
     if n < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}")
     return n
+
+
+def shard_spec(value: str) -> ShardSpec:
+    from evalkit.engine.shards import parse_shard
+
+    try:
+        return parse_shard(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_store_flag(parser: argparse.ArgumentParser) -> None:
