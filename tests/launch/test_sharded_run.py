@@ -179,3 +179,26 @@ def test_conflicting_scaling_flags_are_one_line(suite: Path) -> None:
         proc = run_cli("run", str(suite), "--model", "nowhere", *extra)
         assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [proc.stderr.strip()], proc.stderr
         assert message in proc.stderr
+
+
+def test_ray_launcher_on_a_local_cluster(suite: Path, tiny_model_dir: Path, reference: Path, evalkit_env: Path,
+                                         tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import ray
+
+    from evalkit.cli import main
+
+    monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="warning")
+    try:
+        code = main([*flags(suite, tiny_model_dir), "--workers", "2", "--launcher", "ray",
+                     "--output", str(tmp_path / "out")])
+    finally:
+        ray.shutdown()
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    per_shard = computed(out.err)
+    assert len(per_shard) == 2 and min(per_shard) > 0 and sum(per_shard) == TOTAL, out.err
+    assert cached(evalkit_env / "evalkit.db") == TOTAL
+    assert f"{TOTAL} distinct, {TOTAL} from cache, recomputed nothing" in out.out, out.out
+    assert_same_as_reference(tmp_path / "out", reference)
