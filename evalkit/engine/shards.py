@@ -105,9 +105,9 @@ def request_units(requests: Sequence[Request], count_tokens: TokenCounter) -> li
     for group, (shared, contexts) in enumerate(_prefix_groups(sorted(questions))):
         prefix = count_tokens(contexts[0][:shared]) if shared else 0
         for c in contexts:
-            hashes = tuple(sorted(questions[c]))
-            choices = sum(count_tokens(_continuation(unique[h])) for h in hashes)
-            units.append(Unit(c, hashes, max(count_tokens(c) - prefix, 1) + choices, group if shared else -1,
+            members = tuple(sorted(questions[c]))
+            choices = sum(count_tokens(_continuation(unique[h])) for h in members)
+            units.append(Unit(c, members, max(count_tokens(c) - prefix, 1) + choices, group if shared else -1,
                               prefix))
     kinds = {u.key: _KIND_ORDER[unique[u.hashes[0]].kind] for u in others}
     return units + sorted(others, key=lambda u: (kinds[u.key], u.key))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import os
 from typing import TYPE_CHECKING
 
@@ -32,7 +33,7 @@ def run_ray(argvs: list[list[str]], *, address: str | None, env: Environment, de
         raise UserError("--launcher ray needs Ray: pip install 'evalkit[ray]' (or pip install ray)") from None
     started_here = not ray.is_initialized()
     if started_here:
-        ray.init(address=address, include_dashboard=False, logging_level="warning")
+        ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING)
     try:
         gpus = device != "cpu" and ray.cluster_resources().get("GPU", 0) >= 1
         # The workers see this run's evalkit environment (store, caches, data root), not the node's;
