@@ -44,6 +44,9 @@ def run_workers(args: argparse.Namespace, suite: Suite, config: RunConfig, env: 
     from evalkit.commands.run import shard_argv
 
     n = args.workers
+    out = config.output
+    if out is not None and out.exists() and any(out.iterdir()):  # the gather would refuse it: say so first
+        raise UserError(f"--output {out}: folder exists and is not empty")
     argvs = [shard_argv(args, f"{i}/{n}") for i in range(n)]
     if args.launcher == "ray":
         from evalkit.launch.ray_launcher import run_ray
@@ -57,6 +60,9 @@ def run_workers(args: argparse.Namespace, suite: Suite, config: RunConfig, env: 
         if r.returncode == 0:
             print(r.last_line(), file=sys.stderr)
     failed = [r for r in results if r.returncode != 0]
+    refused = [r for r in failed if r.returncode == UserError.exit_code]
+    if refused:  # bad input that only a worker could see (its data, its model): the worker's one line
+        raise UserError(refused[0].last_line())
     if failed:
         f = failed[0]
         raise WorkerFailed(f"shard {f.shard} failed (exit code {f.returncode}): {f.last_line()}"

@@ -175,7 +175,8 @@ def test_a_bad_shard_is_one_line(suite: Path, value: str, message: str) -> None:
 def test_conflicting_scaling_flags_are_one_line(suite: Path) -> None:
     for extra, message in ((["--shard", "0/2", "--workers", "2"], "--shard and --workers"),
                            (["--launcher", "ray"], "--launcher ray: give --workers N"),
-                           (["--shard", "0/2", "--output", "o"], "--output: a --shard run")):
+                           (["--shard", "0/2", "--output", "o"], "--output: a --shard run"),
+                           (["--workers", "2"], "--model 'nowhere'")):  # a worker's own refusal, passed on
         proc = run_cli("run", str(suite), "--model", "nowhere", *extra)
         assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [proc.stderr.strip()], proc.stderr
         assert message in proc.stderr
@@ -201,4 +202,31 @@ def test_ray_launcher_on_a_local_cluster(suite: Path, tiny_model_dir: Path, refe
     assert len(per_shard) == 2 and min(per_shard) > 0 and sum(per_shard) == TOTAL, out.err
     assert cached(evalkit_env / "evalkit.db") == TOTAL
     assert f"{TOTAL} distinct, {TOTAL} from cache, recomputed nothing" in out.out, out.out
+    assert_same_as_reference(tmp_path / "out", reference)
+
+
+def test_a_killed_worker_fails_in_one_line_and_the_rerun_finishes(suite: Path, tiny_model_dir: Path,
+                                                                  reference: Path, evalkit_env: Path,
+                                                                  tmp_path: Path) -> None:
+    import psutil
+
+    db = evalkit_env / "evalkit.db"
+    argv = [*flags(suite, tiny_model_dir), "--workers", "2", "--output", str(tmp_path / "out")]
+    parent = subprocess.Popen([sys.executable, "-m", "evalkit.cli", *argv], cwd=REPO, env=dict(os.environ),
+                              text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 300
+    while cached(db) < 4 and time.time() < deadline and parent.poll() is None:
+        time.sleep(0.02)
+    workers = [p for p in psutil.Process(parent.pid).children() if "--shard" in p.cmdline()]
+    assert len(workers) == 2
+    victim = next(p for p in workers if "1/2" in p.cmdline())
+    victim.kill()  # fault injection: a worker dies (SIGKILL) mid-run
+    _, err = parent.communicate(timeout=600)
+    assert parent.returncode == 1
+    assert err.strip().splitlines()[-1].startswith("shard 1/2 failed (exit code -9)"), err
+    assert not (tmp_path / "out").exists()  # no half-written results
+    done_before = cached(db)
+    rerun = run_cli(*argv)
+    assert rerun.returncode == 0, rerun.stderr
+    assert sum(computed(rerun.stderr)) == TOTAL - done_before  # the kept answers are not recomputed
     assert_same_as_reference(tmp_path / "out", reference)
