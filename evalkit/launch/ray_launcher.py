@@ -61,7 +61,8 @@ def _run_shard(argv: list[str], cwd: str) -> tuple[int, str]:
 
     out = io.StringIO()
     previous = os.getcwd()
-    os.chdir(cwd)  # relative paths in the suite resolve as on the driver (same file system)
+    if os.path.isdir(cwd):  # relative paths resolve as on the driver, where the node shares its file system
+        os.chdir(cwd)
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
             try:

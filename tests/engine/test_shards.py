@@ -118,3 +118,14 @@ def test_contexts_without_a_long_common_prefix_are_units_of_their_own() -> None:
     block = "x" * MIN_SHARED_CHARS
     grouped = request_units([Loglikelihood(block + f" {i} short context", " yes") for i in range(5)], words)
     assert len({u.group for u in grouped}) == 1 and grouped[0].group >= 0
+
+
+def test_each_local_worker_gets_its_own_gpu_where_there_are_several() -> None:
+    from evalkit.launch.local import worker_devices
+
+    assert worker_devices(2, 0, None) == [None, None]  # CPU: nothing to choose
+    assert worker_devices(3, 1, "5") == [None, None, None]  # one GPU: all share what the parent sees
+    assert worker_devices(4, 4, None) == ["0", "1", "2", "3"]
+    assert worker_devices(3, 2, None) == ["0", "1", "0"]  # more workers than GPUs: round robin
+    assert worker_devices(2, 2, "3, 7") == ["3", "7"]  # named as the parent names them
+    assert worker_devices(2, 2, "GPU-a1,GPU-b2,GPU-c3") == ["GPU-a1", "GPU-b2"]
