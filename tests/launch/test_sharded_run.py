@@ -122,7 +122,8 @@ def test_shards_by_hand_then_a_final_run(suite: Path, tiny_model_dir: Path, refe
     assert [p.returncode for p in shards] == [0, 0], [err for _, err in outputs]
     per_shard = [n for out, _ in outputs for n in computed(out)]
     assert sum(per_shard) == TOTAL and min(per_shard) > 0, outputs
-    assert not (tmp_path / "out").exists() and not list(tmp_path.glob("runs"))  # a shard writes no results
+    with sqlite3.connect(evalkit_env / "evalkit.db") as conn:  # a shard records no run and no results
+        assert conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 0
     final = run_cli(*flags(suite, tiny_model_dir), "--output", str(tmp_path / "out"))
     assert final.returncode == 0, final.stderr
     assert f"{TOTAL} from cache, recomputed nothing" in final.stdout, final.stdout
