@@ -93,6 +93,8 @@ def bench(args: argparse.Namespace, tmp: Path) -> None:
           f"batch size {args.batch_size}, {os.cpu_count()} cores")
     print(f"1 worker   {t_one:7.1f} s")
     print(f"{args.workers} workers  {t_many:7.1f} s   speed-up {t_one / t_many:4.2f}x")
+    for line in re.findall(r"^shard \d+/\d+: .*$", many.stderr, flags=re.M):
+        print(f"  {line}")
     print(f"computed once: {'yes' if once else 'NO'} (workers computed {' + '.join(map(str, per_worker))} = "
           f"{sum(per_worker)} of {total}; store holds {rows} answers; the gather computed {gather_computed})")
     print(f"results identical: {'yes' if results[0] == results[1] else 'NO'}; max |delta loglik| {delta:.2e}")
