@@ -39,7 +39,9 @@ def run_ray(argvs: list[list[str]], *, address: str | None, env: Environment, de
         # The workers see this run's evalkit environment (store, caches, data root), not the node's;
         # progress bars off: N of them interleave in the driver's log.
         runtime_env = {"env_vars": {**env.to_environ(), "EVALKIT_PROGRESS": "0", "TOKENIZERS_PARALLELISM": "false"}}
-        task = ray.remote(num_cpus=0 if gpus else 1, num_gpus=1 if gpus else 0, max_retries=0)(_run_shard)
+        # A task whose worker process died (a lost node, an out-of-memory kill) is rerun by Ray: the
+        # rerun resumes from the store, so retrying costs only the batch that was in flight.
+        task = ray.remote(num_cpus=0 if gpus else 1, num_gpus=1 if gpus else 0, max_retries=2)(_run_shard)
         refs = [task.options(runtime_env=runtime_env).remote(argv, os.getcwd()) for argv in argvs]
         results = []
         for argv, ref in zip(argvs, refs):
