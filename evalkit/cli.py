@@ -59,6 +59,9 @@ def install_environment() -> Environment:
     # TRL's trainers send a usage ping to the Hugging Face Hub unless told not to: evalkit sends
     # nothing a user did not ask for (set HF_HUB_DISABLE_TELEMETRY=0 to allow it).
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    # The same for Ray (--launcher ray): a cluster it starts sends no usage statistics (set
+    # RAY_USAGE_STATS_ENABLED=1 to allow them).
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     env = Environment.from_environ(os.environ)
     set_environment(env)
     # bitsandbytes' CPU backend (imported with TRL and PEFT) warns on stderr that an optional faster

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Literal
 from evalkit.errors import UserError
 
 if TYPE_CHECKING:
+    from evalkit.engine.shards import ShardSpec
     from evalkit.suites import Suite
 
 BatchSize = int | Literal["auto"]
@@ -69,6 +70,18 @@ class Environment:
         if self.store:
             return self.store if "://" in self.store else Path(self.store).expanduser()
         return self.home / STORE_FILE
+
+    def to_environ(self) -> dict[str, str]:
+        """The variables that give another process (a Ray worker) this environment."""
+        out = {"EVALKIT_HOME": str(self.home), "EVALKIT_CACHE": str(self.cache),
+               "EVALKIT_PROGRESS": "1" if self.progress else "0", "HF_HUB_OFFLINE": "1" if self.hf_hub_offline else "0"}
+        if self.data_root is not None:
+            out["EVALKIT_DATA_ROOT"] = str(self.data_root)
+        if self.store is not None:  # a shared store named only in the environment (a PostgreSQL URL)
+            out["EVALKIT_STORE"] = self.store
+        if self.openai_api_key is not None:
+            out["OPENAI_API_KEY"] = self.openai_api_key
+        return out
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Environment:
@@ -127,6 +140,10 @@ class RunConfig:
     data_root: Path | None = None
     use_cache: bool = True
     progress: bool = True
+    #: ``--shard I/N``: answer only this shard's requests into the cache, write no results.
+    shard: ShardSpec | None = None
+    #: The gather after ``--workers``: every answer must already be cached (nothing is computed).
+    require_cached: bool = False
 
     def __post_init__(self) -> None:
         _check_batch_size(self.batch_size, "batch_size")
@@ -139,7 +156,7 @@ class RunConfig:
                 store_path: str | Path | None = None, output: Path | None = None, limit: int | None = None,
                 batch_size: BatchSize | None = None, seed: int | None = None, device: str = "auto",
                 dtype: str = "float32", data_root: Path | None = None, tasks: tuple[str, ...] | None = None,
-                use_cache: bool = True) -> RunConfig:
+                use_cache: bool = True, shard: ShardSpec | None = None) -> RunConfig:
         """Merge flags (the keyword arguments; None: not given) over ``suite``'s defaults over ``env``."""
         env = env or current_environment()
         if limit is not None and limit < 1:
@@ -155,7 +172,7 @@ class RunConfig:
             limit=limit or defaults.limit, seed=seed if seed is not None else defaults.seed,
             batch_size=batch_size if batch_size is not None else defaults.batch_size, device=device, dtype=dtype,
             data_root=data_root.expanduser() if data_root else env.data_root, use_cache=use_cache,
-            progress=env.progress)
+            progress=env.progress, shard=shard)
 
 
 def _check_batch_size(value: object, name: str) -> None:

@@ -14,6 +14,7 @@ import re
 import secrets
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +24,8 @@ from evalkit import __version__
 from evalkit.config import RunConfig
 from evalkit.engine.backend import Backend, backend_class
 from evalkit.engine.dispatch import RunStats, run_requests
-from evalkit.engine.requests import Request
+from evalkit.engine.requests import Request, request_hash
+from evalkit.engine.shards import ShardSpec
 from evalkit.errors import ConfigError, UnavailableError, UserError
 from evalkit.evaluator import Evaluator, TaskContext
 from evalkit.models.chat import ChatFormatter
@@ -54,9 +56,18 @@ class RunOutcome:
     skipped: dict[str, str] = field(default_factory=dict)  # task -> why this machine cannot run it
 
 
-def run_suite(suite: Suite, config: RunConfig) -> RunOutcome:
-    """Run ``config.tasks`` of ``suite`` (``config`` comes from :meth:`RunConfig.resolve` on the same suite)."""
-    started = time.perf_counter()
+@dataclass
+class _Loaded:
+    """What a run has before it touches the store: every failure on bad input happened by now."""
+
+    tasks: list[ResolvedTask]
+    ref: ModelRef | None
+    device: str
+    prepared: list[PreparedTask]
+    skipped: dict[str, str]
+
+
+def _load(suite: Suite, config: RunConfig) -> _Loaded:
     by_name = {t.name: t for t in suite.tasks}
     tasks = [by_name[name] for name in config.tasks]
     needs_model = any(t.evaluator.request_kinds for t in tasks)
@@ -80,6 +91,20 @@ def run_suite(suite: Suite, config: RunConfig) -> RunOutcome:
             print(f"skipped task {t.name}: {exc}", file=sys.stderr)
     if not prepared and skipped:
         raise UnavailableError(next(iter(skipped.values())))
+    return _Loaded(tasks, ref, device, prepared, skipped)
+
+
+def run_suite(suite: Suite, config: RunConfig) -> RunOutcome:
+    """Run ``config.tasks`` of ``suite`` (``config`` comes from :meth:`RunConfig.resolve` on the same suite).
+
+    With ``config.require_cached`` (the gather after sharded workers) every answer must be in the
+    cache already: a missing one is an error before anything is written, and no model is loaded.
+    """
+    if config.shard is not None:
+        raise ValueError("run_suite: a sharded config runs with run_shard")
+    started = time.perf_counter()
+    loaded = _load(suite, config)
+    tasks, ref, device, prepared, skipped = loaded.tasks, loaded.ref, loaded.device, loaded.prepared, loaded.skipped
     load_s = time.perf_counter() - started
 
     with Store(config.store_path) as store:  # closed on every path, a failed run included
@@ -88,6 +113,8 @@ def run_suite(suite: Suite, config: RunConfig) -> RunOutcome:
         out_dir = config.output or Path("runs") / run_id
         if out_dir.exists() and any(out_dir.iterdir()):
             raise UserError(f"--output {out_dir}: folder exists and is not empty")
+        if config.require_cached and ref is not None:
+            _check_all_cached(prepared, ref, store)
         out_dir.mkdir(parents=True, exist_ok=True)
         record = {"model": ref.spec if ref else None, "model_name": model_name,
                   "model_fingerprint": ref.fingerprint if ref else None, "suite": suite.name,
@@ -127,32 +154,76 @@ def run_suite(suite: Suite, config: RunConfig) -> RunOutcome:
         return outcome
 
 
+def _check_all_cached(prepared: list[PreparedTask], ref: ModelRef, store: Store) -> None:
+    hashes = list(dict.fromkeys(request_hash(r) for p in prepared for doc in p.requests for r in doc))
+    missing = len(hashes) - len(store.cache_get_many(ref.fingerprint, hashes))
+    if missing:
+        raise UserError(f"gather: {missing} of {len(hashes)} requests are not in the store {store.path}; "
+                        "rerun the shards that did not finish (each resumes where it stopped)")
+
+
+@dataclass
+class ShardOutcome:
+    shard: ShardSpec
+    stats: RunStats  # over this shard's requests only
+    cost: int  # the tokens (prefill + weighted generation) this shard was given
+    total_cost: int
+    seconds: float
+
+
+def run_shard(suite: Suite, config: RunConfig) -> ShardOutcome:
+    """Answer shard ``config.shard``'s part of the suite's requests into the store's request cache.
+
+    Every shard builds all requests and computes the same partition (:mod:`evalkit.engine.shards`),
+    then answers its own, resuming from what the cache already holds (a rerun of a dead shard
+    keeps what it had answered). No run record, no output folder: a later ``evalkit run`` without
+    ``--shard`` finds every answer cached and writes the results.
+    """
+    from evalkit.engine.shards import partition, request_units, shard_cost
+
+    assert config.shard is not None
+    started = time.perf_counter()
+    loaded = _load(suite, config)
+    flat = [r for p in loaded.prepared for doc_reqs in p.requests for r in doc_reqs]
+    stats, cost, total = RunStats(), 0, 0
+    if flat:
+        ref = loaded.ref
+        assert ref is not None
+        units = request_units(flat, _token_counter(ref))
+        mine = partition(units, config.shard.count)[config.shard.index]
+        total, cost = shard_cost(units), shard_cost(mine)
+        own = set(h for u in mine for h in u.hashes)
+        by_hash = {request_hash(r): r for r in flat}
+        with Store(config.store_path) as store:
+            _, stats = _execute_requests([by_hash[h] for h in by_hash if h in own], ref, config, store,
+                                         loaded.device, config.batch_size)
+    return ShardOutcome(config.shard, stats, cost, total, time.perf_counter() - started)
+
+
+def _token_counter(ref: ModelRef) -> Callable[[str], int]:
+    """Token counts for the partition's costs: the model's tokenizer where it has a local one;
+    an endpoint's requests are estimated at 4 UTF-8 bytes a token (only the balance depends on it)."""
+    if ref.kind == "openai":
+        return lambda text: max(len(text.encode()) // 4, 1)
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(ref.tokenizer_path)
+    return lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def print_shard_summary(outcome: ShardOutcome, stream: TextIO | None = None) -> None:
+    stream = stream or sys.stdout
+    s = outcome.stats
+    share = f"{100 * outcome.cost / outcome.total_cost:.1f}%" if outcome.total_cost else "0%"
+    print(f"shard {outcome.shard}: {s.total} requests ({share} of the cost), {s.cached} from cache, "
+          f"computed {s.computed}; {outcome.seconds:.1f} s", file=stream)
+
+
 def _execute(prepared: list[PreparedTask], ref: ModelRef | None, opts: RunConfig, store: Store, run_id: str,
              out_dir: Path, device: str, batch_size: int | str) -> RunOutcome:
     flat = [r for p in prepared for doc_reqs in p.requests for r in doc_reqs]
     t0 = time.perf_counter()
-    responses: list[Any] = []
-    stats = RunStats()
-    if flat:
-        assert ref is not None
-        bar = progress_bar(None, "requests", total=0, enabled=opts.progress)
-
-        def factory() -> Backend:
-            from evalkit.engine.loading import load_backend
-
-            bar.set_description("loading model")
-            backend = load_backend(ref, device=device, dtype=opts.dtype, batch_size=batch_size)
-            bar.set_description("requests")
-            bar.reset(total=bar.total)
-            return backend
-
-        def on_total(n: int) -> None:
-            bar.total = n
-            bar.refresh()
-
-        responses, stats = run_requests(flat, store=store, fingerprint=ref.fingerprint, backend_factory=factory,
-                                        use_cache=opts.use_cache, progress=bar.update, on_total=on_total)
-        bar.close()
+    responses, stats = _execute_requests(flat, ref, opts, store, device, batch_size)
     requests_s = time.perf_counter() - t0
 
     t1 = time.perf_counter()
@@ -172,6 +243,34 @@ def _execute(prepared: list[PreparedTask], ref: ModelRef | None, opts: RunConfig
                                    for f, metrics in by_filter.items() for m, a in metrics.items()])
     return RunOutcome(run_id, out_dir, results, stats,
                       {"requests_s": requests_s, "scoring_s": time.perf_counter() - t1})
+
+
+def _execute_requests(flat: list[Request], ref: ModelRef | None, opts: RunConfig, store: Store, device: str,
+                      batch_size: int | str) -> tuple[list[Any], RunStats]:
+    """Answers to ``flat`` through the cache, loading the model only if something is missing."""
+    if not flat:
+        return [], RunStats()
+    assert ref is not None
+    bar = progress_bar(None, "requests", total=0, enabled=opts.progress)
+
+    def factory() -> Backend:
+        from evalkit.engine.loading import load_backend
+
+        bar.set_description("loading model")
+        backend = load_backend(ref, device=device, dtype=opts.dtype, batch_size=batch_size)
+        bar.set_description("requests")
+        bar.reset(total=bar.total)
+        return backend
+
+    def on_total(n: int) -> None:
+        bar.total = n
+        bar.refresh()
+
+    try:
+        return run_requests(flat, store=store, fingerprint=ref.fingerprint, backend_factory=factory,
+                            use_cache=opts.use_cache, progress=bar.update, on_total=on_total)
+    finally:
+        bar.close()
 
 
 def _add_group_results(suite: Suite, outcome: RunOutcome, store: Store, run_id: str) -> None:

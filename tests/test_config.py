@@ -19,9 +19,10 @@ from evalkit.suites import Suite, load_suite
 from tests.conftest import REPO
 
 # The edge reads the environment; the sandbox bootstrap runs in another interpreter (exempt); the
-# leaderboard command hands its environment, plus the app's settings, to the Streamlit process it starts.
+# leaderboard command hands its environment, plus the app's settings, to the Streamlit process it starts;
+# the local launcher hands its environment, plus each worker's device, to the worker processes it starts.
 ALLOWED = {REPO / "evalkit" / "cli.py", REPO / "evalkit" / "sandbox" / "bootstrap.py",
-           REPO / "evalkit" / "commands" / "leaderboard.py"}
+           REPO / "evalkit" / "commands" / "leaderboard.py", REPO / "evalkit" / "launch" / "local.py"}
 ENV_NAMES = {"environ", "environb", "getenv", "getenvb", "putenv", "unsetenv"}
 
 
@@ -139,3 +140,12 @@ def test_main_sets_tokenizers_parallelism_for_every_entry_point(monkeypatch: pyt
     assert cli.main(["suites", "list", str(REPO / "suites")]) == 0
     assert os.environ["TOKENIZERS_PARALLELISM"] == "false"
     assert config.current_environment().home == tmp_path / "h"
+
+
+def test_the_environment_passed_to_workers_names_the_same_store(tmp_path: Path) -> None:
+    # A Ray task gets only to_environ(): a store given by EVALKIT_STORE alone must reach it.
+    url = "postgresql://ada@/evalkit?host=/tmp/sock"
+    env = Environment.from_environ({"EVALKIT_HOME": str(tmp_path), "EVALKIT_STORE": url})
+    again = Environment.from_environ(env.to_environ())
+    assert again.store_path == env.store_path == url
+    assert "EVALKIT_STORE" not in Environment.from_environ({"EVALKIT_HOME": str(tmp_path)}).to_environ()

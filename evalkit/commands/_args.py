@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from evalkit.config import Environment
+    from evalkit.engine.shards import ShardSpec
 
 
 def batch_size(value: str) -> int | str:
@@ -42,6 +43,15 @@ def store_spec(value: str) -> str | Path:
         return check_store_spec(value)
     except UserError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def shard_spec(value: str) -> ShardSpec:
+    from evalkit.engine.shards import parse_shard
+
+    try:
+        return parse_shard(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_store_flag(parser: argparse.ArgumentParser) -> None:

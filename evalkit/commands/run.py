@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from evalkit.commands._args import add_store_flag, batch_size, positive_int
+from evalkit.commands._args import add_store_flag, batch_size, positive_int, shard_spec
 
 if TYPE_CHECKING:
     from evalkit.config import Environment, RunConfig
@@ -38,6 +38,33 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         "(lm-eval's own helpers for the standard tasks are recognised and run as built-ins)")
 
 
+    scale = parser.add_argument_group("scaling out (README: Scaling out)")
+    scale.add_argument("--shard", type=shard_spec, metavar="I/N",
+                       help="answer only shard I of N (I from 0 to N-1) into the store's request cache and exit; "
+                       "a final run without --shard writes the results")
+    scale.add_argument("--workers", type=positive_int, metavar="N",
+                       help="run N shards as N workers (local processes, one GPU each where there are several; "
+                       "or Ray tasks), then write the results here")
+    scale.add_argument("--launcher", choices=["local", "ray"], default="local",
+                       help="where --workers run: local processes (default) or tasks on a Ray cluster")
+    scale.add_argument("--ray-address", metavar="ADDRESS",
+                       help="the Ray cluster for --launcher ray (default $RAY_ADDRESS, else a local one)")
+
+
+def shard_argv(args: argparse.Namespace, shard: str) -> list[str]:
+    """The ``evalkit run`` arguments of one worker: this command's, without output or launcher, plus --shard."""
+    argv = ["run", str(Path(args.suite).resolve()), "--shard", shard, "--device", args.device, "--dtype", args.dtype]
+    for flag, value in (("--model", args.model), ("--store", args.store), ("--limit", args.limit),
+                        ("--batch-size", args.batch_size), ("--data-root", args.data_root), ("--seed", args.seed),
+                        ("--tasks", args.tasks)):
+        if value is not None:
+            argv += [flag, str(Path(value).resolve()) if isinstance(value, Path) else str(value)]
+    for flag, on in (("--no-cache", args.no_cache), ("--allow-task-code", args.allow_task_code)):
+        if on:
+            argv.append(flag)
+    return argv
+
+
 def run_config(args: argparse.Namespace, suite: Suite, env: Environment) -> RunConfig:
     """The one :class:`RunConfig` of ``evalkit run``: flags over ``suite``'s defaults over ``env``."""
     from evalkit.config import RunConfig
@@ -46,14 +73,39 @@ def run_config(args: argparse.Namespace, suite: Suite, env: Environment) -> RunC
         suite, env, model=args.model, store_path=args.store, output=args.output, limit=args.limit,
         batch_size=args.batch_size, seed=args.seed, device=args.device, dtype=args.dtype, data_root=args.data_root,
         tasks=tuple(t.strip() for t in args.tasks.split(",") if t.strip()) if args.tasks else None,
-        use_cache=not args.no_cache)
+        use_cache=not args.no_cache, shard=args.shard)
 
 
 def run(args: argparse.Namespace, env: Environment) -> int:
     from evalkit.runner import print_summary, run_suite
     from evalkit.suites import load_suite
 
+    _check_scaling_flags(args)
     # Checked whole (local data files included) before anything runs.
     suite = load_suite(args.suite, allow_task_code=args.allow_task_code)
-    print_summary(run_suite(suite, run_config(args, suite, env)))
+    config = run_config(args, suite, env)
+    if config.shard is not None:
+        from evalkit.runner import print_shard_summary, run_shard
+
+        print_shard_summary(run_shard(suite, config))
+        return 0
+    if args.workers and args.workers > 1:
+        from evalkit.launch import run_workers
+
+        config = run_workers(args, suite, config, env)  # the gather's config: every answer cached
+    print_summary(run_suite(suite, config))
     return 0
+
+
+def _check_scaling_flags(args: argparse.Namespace) -> None:
+    from evalkit.errors import UserError
+
+    if args.shard is not None and args.workers is not None:
+        raise UserError("--shard and --workers: give one (--workers starts the shards itself)")
+    if args.launcher == "ray" and args.workers is None:
+        raise UserError("--launcher ray: give --workers N, the number of shards (Ray tasks) to run")
+    if args.ray_address and args.launcher != "ray":
+        raise UserError("--ray-address: only with --launcher ray")
+    if args.shard is not None and args.output is not None:
+        raise UserError("--output: a --shard run writes only to the store's request cache; give --output "
+                        "to the final run without --shard")
