@@ -113,6 +113,23 @@ def test_workers_give_the_one_process_answers_each_computed_once(suite: Path, ti
     assert_same_as_reference(tmp_path / "out", reference)
 
 
+def test_workers_share_a_postgresql_store_named_only_in_the_environment(suite: Path, tiny_model_dir: Path,
+                                                                        reference: Path, postgres_url: str,
+                                                                        tmp_path: Path) -> None:
+    # The cluster set-up: every worker and the gather meet in one PostgreSQL database (EVALKIT_STORE).
+    from evalkit.store import Store
+
+    proc = run_cli(*flags(suite, tiny_model_dir), "--workers", "2", "--output", str(tmp_path / "out"),
+                   env={"EVALKIT_STORE": postgres_url})
+    assert proc.returncode == 0, proc.stderr
+    assert sum(computed(proc.stderr)) == TOTAL, proc.stderr
+    assert f"{TOTAL} distinct, {TOTAL} from cache, recomputed nothing" in proc.stdout, proc.stdout
+    with Store(postgres_url) as store:
+        (run,) = store.list_runs()
+        assert run.status == "finished" and store.cache_count(run.model_fingerprint) == TOTAL
+    assert_same_as_reference(tmp_path / "out", reference)
+
+
 def test_shards_by_hand_then_a_final_run(suite: Path, tiny_model_dir: Path, reference: Path, evalkit_env: Path,
                                          tmp_path: Path) -> None:
     shards = [subprocess.Popen([sys.executable, "-m", "evalkit.cli", *flags(suite, tiny_model_dir), "--shard",
