@@ -95,8 +95,14 @@ def lineage_record(config: TrainConfig, rows: PreparedRows, outcome: TrainOutcom
     recorded = config.model_dump(mode="json")
     if max_steps is not None:
         recorded["trainer"] = {**recorded["trainer"], "max_steps": max_steps}
+    # A local model is recorded as an absolute path: config.model is relative to the config's folder, which
+    # whoever reads the record later (the reference of reward_accuracy, the lineage table) does not know.
+    from evalkit.models.aliases import ALIASES
+
+    local = Path(outcome.starting_model.ref.spec)  # the config's folder joined, for a local model
+    parent = str(local.resolve()) if config.model not in ALIASES and local.exists() else config.model
     return LineageRecord(
-        kind="train", method=config.method, adapter=config.adapter, parent_model=config.model,
+        kind="train", method=config.method, adapter=config.adapter, parent_model=parent,
         parent_fingerprint=outcome.starting_model.ref.fingerprint, config=recorded,
         dataset_fingerprint=rows.fingerprint, dataset_rows=rows.rows, dropped_rows=dropped_rows(rows, outcome),
         steps=outcome.steps, wall_s=outcome.wall_s,

@@ -5,6 +5,7 @@ counted and reported, and the margin column reaching TRL's loss."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -196,7 +197,9 @@ def test_cli_trains_merges_and_checks_a_reward_model(tiny_model_dir: Path, tmp_p
     write_jsonl(tmp_path / "pairs.jsonl", pairs)
     (tmp_path / "chatml.jinja").write_text(CHATML)
     config = tmp_path / "reward.yaml"
-    config.write_text(f"method: reward\nmodel: {tiny_model_dir}\nadapter: lora\nchat_template: chatml.jinja\n"
+    # The model relative to the config's folder (not the working directory, which run_cli sets to the repository).
+    relative = os.path.relpath(tiny_model_dir, tmp_path)
+    config.write_text(f"method: reward\nmodel: {relative}\nadapter: lora\nchat_template: chatml.jinja\n"
                       "dataset: {path: pairs.jsonl}\nmax_length: 64\nlora: {r: 4, lora_alpha: 8}\n"
                       "trainer: {per_device_train_batch_size: 2, save_strategy: 'no'}\n")
 
@@ -211,11 +214,13 @@ def test_cli_trains_merges_and_checks_a_reward_model(tiny_model_dir: Path, tmp_p
     done = run_cli("train", str(config), "--output", str(output), "--max-steps", "2", timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "are left out by TRL's RewardTrainer: train: 1 of 9" in done.stderr
-    assert f"reward (lora) on {tiny_model_dir}: 2 steps" in done.stdout
+    assert f"reward (lora) on {relative}: 2 steps" in done.stdout
     assert "1 pairs over max_length left out" in done.stdout
     record = read_lineage(output)
     assert record is not None and (record.kind, record.method, record.adapter) == ("train", "reward", "lora")
     assert record.dataset_rows == 9 and record.dropped_rows == {"too_long": 1}
+    # Recorded so that a reader anywhere finds the parent (the implicit reward's reference, the lineage table).
+    assert record.parent_model == str(tiny_model_dir.resolve())
     with Store(tmp_path / "evalkit-home" / "evalkit.db") as store:
         stored = store.get_lineage(resolve_model(str(output)).fingerprint)
     assert stored is not None and record_from_store(stored).dropped_rows == {"too_long": 1}
