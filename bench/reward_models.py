@@ -118,6 +118,8 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--model", default="smollm2-135m-instruct")
     parser.add_argument("--dpo-model", type=Path, default=ROOT / "runs" / "demo" / "dpo-merged")
+    parser.add_argument("--dpo-reference", type=Path, default=ROOT / "runs" / "demo" / "sft-merged",
+                        help="the DPO model's reference (what its DPO step started from)")
     parser.add_argument("--workdir", type=Path, default=ROOT / "runs" / "reward-bench")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
@@ -133,6 +135,12 @@ def main() -> int:
                     f"    dataset: {{path: json, data_files: {held}}}\n" for name, (_, held) in files.items())
     suite = work / "suite.yaml"
     suite.write_text(SUITE.format(tasks=tasks), encoding="utf-8")
+    # The DPO model's suite names its reference: a lineage made before e9c56eb records it relative to the
+    # training config's folder, and this bench's store does not hold the demo's lineage.
+    dpo_suite = work / "suite-dpo.yaml"
+    dpo_suite.write_text(SUITE.format(tasks=tasks.replace(
+        "    evaluator: reward_accuracy\n",
+        f"    evaluator: reward_accuracy\n    reference: {args.dpo_reference.resolve()}\n")), encoding="utf-8")
 
     rows: dict[str, dict[str, Any]] = {}
     base = untrained(args.model, work / "untrained")
@@ -158,7 +166,8 @@ def main() -> int:
                 # A trained reward model is scored on its own held-out set only (the table has no other cell).
                 own = [_slug(n) for n in SETS if label == "trained" and Path(folder).name == f"reward-{_slug(n)}"]
                 only = ["--tasks", own[0]] if own else []
-                _cli("run", str(suite), "--model", folder, "--store", str(store), "--output", str(out), *batch,
+                which = dpo_suite if label.startswith("DPO") else suite
+                _cli("run", str(which), "--model", folder, "--store", str(store), "--output", str(out), *batch,
                      *only, log=log)
             for name in SETS:
                 if label == "trained" and Path(folder).name != f"reward-{_slug(name)}":
