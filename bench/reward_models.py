@@ -120,6 +120,8 @@ def main() -> int:
     parser.add_argument("--dpo-model", type=Path, default=ROOT / "runs" / "demo" / "dpo-merged")
     parser.add_argument("--dpo-reference", type=Path, default=ROOT / "runs" / "demo" / "sft-merged",
                         help="the DPO model's reference (what its DPO step started from)")
+    parser.add_argument("--dpo-sets", default=",".join(SETS),
+                        help=f"the held-out sets the DPO model is scored on (default all: {', '.join(SETS)})")
     parser.add_argument("--workdir", type=Path, default=ROOT / "runs" / "reward-bench")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
@@ -166,11 +168,15 @@ def main() -> int:
                 # A trained reward model is scored on its own held-out set only (the table has no other cell).
                 own = [_slug(n) for n in SETS if label == "trained" and Path(folder).name == f"reward-{_slug(n)}"]
                 only = ["--tasks", own[0]] if own else []
+                if label.startswith("DPO"):
+                    only = ["--tasks", ",".join(_slug(n.strip()) for n in args.dpo_sets.split(","))]
                 which = dpo_suite if label.startswith("DPO") else suite
                 _cli("run", str(which), "--model", folder, "--store", str(store), "--output", str(out), *batch,
                      *only, log=log)
             for name in SETS:
                 if label == "trained" and Path(folder).name != f"reward-{_slug(name)}":
+                    continue
+                if label.startswith("DPO") and name not in [n.strip() for n in args.dpo_sets.split(",")]:
                     continue
                 rows[name][label] = accuracy(out / "results.json", _slug(name))
     print(f"\n{'pairs':<18}{'train':>6}{'held out':>9}  " + "".join(f"{label:>24}" for label in models))
