@@ -7,6 +7,7 @@ rows (two subjects, 5-shot: prefix groups), generation and rolling log-likelihoo
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import json
 import os
@@ -32,14 +33,30 @@ N_MMLU, N_PROMPTS, N_TEXTS = 8, 12, 2
 #: Distinct requests: 4 choices per MMLU question, one per prompt (greedy) and per text.
 TOTAL = len(SUBJECTS) * N_MMLU * 4 + N_PROMPTS + N_TEXTS
 
-pytestmark = pytest.mark.skipif(not (SHARED_DATA / "mmlu" / "data").is_dir(),
-                                reason=f"the shared benchmark data is not at {SHARED_DATA}")
+
+
+def hendrycks_folder(root: Path) -> Path:
+    """MMLU in Hendrycks' CSV layout: the shared copy's subjects when it is there, else made-up questions of
+    the same shape (the shards' behaviour does not depend on what the questions say), so the tests always run."""
+    shared = SHARED_DATA / "mmlu" / "data"
+    if shared.is_dir():
+        return shared
+    folder = root / "hendrycks"
+    for subject in SUBJECTS:
+        for split, n in (("dev", 5), ("test", N_MMLU)):
+            path = folder / split / f"{subject}_{split}.csv"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("w", newline="", encoding="utf-8") as fh:
+                csv.writer(fh).writerows(
+                    [f"In {subject.replace('_', ' ')}, which option is number {i % 4 + 1} ({split} {i})?",
+                     *(f"option {k} of {i}" for k in range(1, 5)), "ABCD"[i % 4]] for i in range(n))
+    return folder
 
 
 @pytest.fixture(scope="module")
 def suite(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("sharded")
-    write_mmlu(SHARED_DATA / "mmlu" / "data", root / "data", subjects=SUBJECTS, test_rows=N_MMLU)
+    write_mmlu(hendrycks_folder(root), root / "data", subjects=SUBJECTS, test_rows=N_MMLU)
     write_jsonl(root / "texts.jsonl", [{"text": "The lighthouse keeper climbed the stairs at dusk."},
                                        {"text": "Short text.\nTwo lines."}])
     write_jsonl(root / "qa.jsonl", [{"prompt": f"Question {i}: name a colour.", "references": ["Blue."]}
