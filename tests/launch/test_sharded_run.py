@@ -99,6 +99,15 @@ def computed(output: str) -> list[int]:
     return [int(n) for n in re.findall(r"^shard \d+/\d+: .*computed (\d+);", output, flags=re.M)]
 
 
+def assert_each_request_computed_once(stdout: str, stderr: str, stored: int) -> None:
+    """Two workers each computed a share, together every distinct request once; the store holds them all and
+    the gather in the parent computed nothing (and so loaded no model)."""
+    per_shard = computed(stderr)
+    assert len(per_shard) == 2 and min(per_shard) > 0 and sum(per_shard) == TOTAL, stderr
+    assert stored == TOTAL
+    assert f"{TOTAL} distinct, {TOTAL} from cache, recomputed nothing" in stdout, stdout
+
+
 def assert_same_as_reference(out: Path, reference: Path) -> None:
     """Identical results; per request the same answer (log-likelihoods within 1e-4, the same text)."""
     ours, theirs = (json.loads((d / "results.json").read_text()) for d in (out, reference))
@@ -121,12 +130,7 @@ def test_workers_give_the_one_process_answers_each_computed_once(suite: Path, ti
                                                                  tmp_path: Path) -> None:
     proc = run_cli(*flags(suite, tiny_model_dir), "--workers", "2", "--output", str(tmp_path / "out"))
     assert proc.returncode == 0, proc.stderr
-    per_shard = computed(proc.stderr)
-    assert len(per_shard) == 2 and all(n > 0 for n in per_shard), proc.stderr
-    assert sum(per_shard) == TOTAL  # each request computed by exactly one worker
-    assert cached(evalkit_env / "evalkit.db") == TOTAL
-    # The gather in the parent computed nothing (and so loaded no model).
-    assert f"{TOTAL} distinct, {TOTAL} from cache, recomputed nothing" in proc.stdout, proc.stdout
+    assert_each_request_computed_once(proc.stdout, proc.stderr, cached(evalkit_env / "evalkit.db"))
     assert_same_as_reference(tmp_path / "out", reference)
 
 
@@ -139,11 +143,10 @@ def test_workers_share_a_postgresql_store_named_only_in_the_environment(suite: P
     proc = run_cli(*flags(suite, tiny_model_dir), "--workers", "2", "--output", str(tmp_path / "out"),
                    env={"EVALKIT_STORE": postgres_url})
     assert proc.returncode == 0, proc.stderr
-    assert sum(computed(proc.stderr)) == TOTAL, proc.stderr
-    assert f"{TOTAL} distinct, {TOTAL} from cache, recomputed nothing" in proc.stdout, proc.stdout
     with Store(postgres_url) as store:
         (run,) = store.list_runs()
-        assert run.status == "finished" and store.cache_count(run.model_fingerprint) == TOTAL
+        assert run.status == "finished"
+        assert_each_request_computed_once(proc.stdout, proc.stderr, store.cache_count(run.model_fingerprint))
     assert_same_as_reference(tmp_path / "out", reference)
 
 
@@ -233,10 +236,7 @@ def test_ray_launcher_on_a_local_cluster(suite: Path, tiny_model_dir: Path, refe
         ray.shutdown()
     out = capsys.readouterr()
     assert code == 0, out.err
-    per_shard = computed(out.err)
-    assert len(per_shard) == 2 and min(per_shard) > 0 and sum(per_shard) == TOTAL, out.err
-    assert cached(evalkit_env / "evalkit.db") == TOTAL
-    assert f"{TOTAL} distinct, {TOTAL} from cache, recomputed nothing" in out.out, out.out
+    assert_each_request_computed_once(out.out, out.err, cached(evalkit_env / "evalkit.db"))
     assert_same_as_reference(tmp_path / "out", reference)
 
 
