@@ -160,16 +160,18 @@ def main() -> int:
         models["DPO (implicit)"] = [args.dpo_model]
     for label, folders in models.items():
         for folder in {str(f) for f in folders}:
-            out = work / f"run-{label.split()[0].lower()}-{Path(folder).name}"
+            # A trained reward model is scored on its own held-out set only (the table has no other cell).
+            own = [_slug(n) for n in SETS if label == "trained" and Path(folder).name == f"reward-{_slug(n)}"]
+            if label.startswith("DPO"):
+                own = [_slug(n.strip()) for n in args.dpo_sets.split(",")]
+            only = ["--tasks", ",".join(own)] if own else []
+            # The folder names the tasks it holds, so a run with other --dpo-sets is not taken for this one
+            # (its answers are in the store's cache: only the missing sets are computed).
+            out = work / f"run-{label.split()[0].lower()}-{Path(folder).name}{''.join('-' + t for t in own)}"
             if not (out / "results.json").is_file():
                 # The DPO model is Gemma: a batch holds its 262k-word logits for every token of a pair (and
                 # its reference's), so it runs two sequences at a time; SmolLM2's score head needs no logits.
                 batch = ["--batch-size", "2"] if label.startswith("DPO") else []
-                # A trained reward model is scored on its own held-out set only (the table has no other cell).
-                own = [_slug(n) for n in SETS if label == "trained" and Path(folder).name == f"reward-{_slug(n)}"]
-                only = ["--tasks", own[0]] if own else []
-                if label.startswith("DPO"):
-                    only = ["--tasks", ",".join(_slug(n.strip()) for n in args.dpo_sets.split(","))]
                 which = dpo_suite if label.startswith("DPO") else suite
                 _cli("run", str(which), "--model", folder, "--store", str(store), "--output", str(out), *batch,
                      *only, log=log)

@@ -13,6 +13,24 @@ from typing import Any
 from transformers import TrainerCallback
 
 
+class TrainingAlreadyFinished(Exception):
+    """Raised by :class:`StopWhenResumedAtTheEnd` once the checkpoint is loaded: there is no step left."""
+
+
+class StopWhenResumedAtTheEnd(TrainerCallback):
+    """Ends a run resumed from a checkpoint that already reached ``max_steps``, before any step.
+
+    transformers (5.24) takes one more optimizer step in that case when ``max_steps`` ends inside an epoch:
+    its loop checks the step count only after a step. A rerun of a finished training would then train
+    step N+1 and save a different model. ``on_train_begin`` comes after the checkpoint's weights and
+    state are loaded, so the caller can save them as they are.
+    """
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if state.max_steps > 0 and state.global_step >= state.max_steps:
+            raise TrainingAlreadyFinished
+
+
 class ProgressBarCallback(TrainerCallback):
     """One tqdm bar over the optimizer steps, on the main process only, with the last loss and rate."""
 

@@ -18,7 +18,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from evalkit.errors import UserError
-from evalkit.harness.callbacks import ProgressBarCallback, loss_curve
+from evalkit.harness.callbacks import (
+    ProgressBarCallback,
+    StopWhenResumedAtTheEnd,
+    TrainingAlreadyFinished,
+    loss_curve,
+)
 from evalkit.harness.checkpoints import checkpoint_to_resume
 from evalkit.harness.config import ONLINE_METHODS, SCORE_HEAD_NAMES, evalkit_trainer_defaults, trainer_config_class
 from evalkit.harness.model_loading import (
@@ -94,7 +99,10 @@ def run_training(config: TrainConfig, *, rows: PreparedRows, chat_template: str,
         ref_model = load_model(start, config, dtype=dtype, gradient_checkpointing=False, device=str(args.device))
     trainer = build_trainer(config, model, args, rows, tokenizer, callbacks, ref_model=ref_model, reward=reward)
     too_long = _report_too_long(config, rows, trainer) if config.method == "reward" else {}
-    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    try:
+        trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    except TrainingAlreadyFinished:
+        pass  # resumed at its last step: the checkpoint's model, saved below as the final one
     trainer.save_model(str(output))  # the adapter or model, with the tokenizer and its chat template
     eval_loss = None
     if rows.eval is not None and args.eval_strategy == "no":  # an eval split is scored once, at the end
@@ -152,7 +160,8 @@ def build_trainer(config: TrainConfig, model: Any, args: Any, rows: PreparedRows
 
     common = {"args": args, "train_dataset": rows.train, "eval_dataset": rows.eval, "processing_class": tokenizer,
               "peft_config": lora_config(config),
-              "callbacks": [ProgressBarCallback(f"{config.method} ({config.adapter})"), *callbacks]}
+              "callbacks": [StopWhenResumedAtTheEnd(), ProgressBarCallback(f"{config.method} ({config.adapter})"),
+                            *callbacks]}
     trainer: Any
     if config.method == "sft":
         trainer = SFTTrainer(model, **common)
@@ -240,8 +249,16 @@ def _check_assistant_mask(tokenizer: Any) -> None:
 
 def _point_adapter_at(output: Path, base_reference: str) -> None:
     """Name the base in adapter_config.json as the config did (an alias or hub id stays portable), not by
-    the cache folder it was loaded from."""
+    the cache folder it was loaded from; and write PEFT's module sets sorted.
+
+    PEFT saves ``target_modules`` (a set) in the process's hash order, so each save of the same adapter
+    (a rerun that resumes a finished training) would write a different file, and the adapter's
+    fingerprint, the key of its cached answers, would change with it.
+    """
     path = output / "adapter_config.json"
     adapter = json.loads(path.read_text())
     adapter["base_model_name_or_path"] = base_reference
+    for key in ("target_modules", "modules_to_save"):
+        if isinstance(adapter.get(key), list):
+            adapter[key] = sorted(adapter[key])
     path.write_text(json.dumps(adapter, indent=2, sort_keys=True) + "\n")

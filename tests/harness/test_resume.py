@@ -19,15 +19,18 @@ import torch
 from safetensors.torch import load_file
 
 from evalkit.harness.checkpoints import complete_checkpoints
+from evalkit.models.fingerprint import folder_fingerprint
 from tests.conftest import REPO
 
 SCRIPT = REPO / "tests" / "harness" / "train_script.py"
 STEPS = 5
 
 
-def _train(model: Path, output: Path, *extra: str, timeout: float = 180) -> str:
+def _train(model: Path, output: Path, *extra: str, timeout: float = 180, hash_seed: str = "0") -> str:
+    # A fixed hash seed per call: the rerun below uses another, as two real invocations would.
     done = subprocess.run([sys.executable, str(SCRIPT), str(model), str(output), str(STEPS), *extra],
-                          capture_output=True, text=True, timeout=timeout, env=os.environ.copy())
+                          capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "PYTHONHASHSEED": hash_seed})
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout
 
@@ -61,3 +64,15 @@ def test_sigkilled_run_resumes_to_the_same_adapter(method: str, tiny_model_dir: 
     assert any(t.abs().sum() > 0 for n, t in resumed.items() if "lora_B" in n)
     if method == "reward":  # the trained score head is part of what resumed
         assert any(n.endswith("score.weight") for n in resumed)
+
+
+def test_rerun_of_a_finished_training_keeps_the_adapters_fingerprint(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """Rerunning ``evalkit train`` on a finished output resumes at its last step and saves again: the same
+    adapter, so the same fingerprint, so its cached answers still apply (PEFT writes target_modules in
+    hash order; a rerun in a process with another hash seed used to change adapter_config.json)."""
+    output = tmp_path / "adapter"
+    _train(tiny_model_dir, output, "--method", "reward", hash_seed="0")
+    first = folder_fingerprint(output)
+    assert f"steps={STEPS} resumed_from=checkpoint-{STEPS}" in _train(
+        tiny_model_dir, output, "--method", "reward", hash_seed="1")
+    assert folder_fingerprint(output) == first
